@@ -1,0 +1,54 @@
+"""Grounded, cited answers over a folder of news articles.
+
+>>> from rag import ask
+>>> answer = ask("What land terms were proposed?")
+>>> answer.text, answer.citations[0].source
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rag.citations import Answer, Citation
+from rag.config import Settings
+from rag.errors import RagError
+
+if TYPE_CHECKING:
+    from rag.ingest import IngestReport
+    from rag.pipeline import Pipeline
+
+__all__ = ["Answer", "Citation", "RagError", "Settings", "ask", "ask_stream", "get_pipeline", "ingest"]
+
+_default: Pipeline | None = None
+_default_lock = threading.Lock()
+
+
+def get_pipeline() -> Pipeline:
+    """Return the process-wide pipeline built from `RAG_*` settings, creating it on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            from rag.pipeline import Pipeline
+
+            _default = Pipeline(Settings())
+        return _default
+
+
+def ask(question: str, *, k: int | None = None, since: str | None = None, until: str | None = None) -> Answer:
+    """Answer a question from the indexed articles, citing the sentences it rests on."""
+    return get_pipeline().ask(question, k=k, since=since, until=until)
+
+
+def ask_stream(
+    question: str, *, k: int | None = None, since: str | None = None, until: str | None = None
+) -> Iterator[str | Answer]:
+    """Yield the answer's text as it is generated, then the final verified Answer."""
+    return get_pipeline().ask_stream(question, k=k, since=since, until=until)
+
+
+def ingest(paths: Sequence[str | Path] | None = None) -> IngestReport:
+    """Index new and changed articles (default: the corpus folder) and drop removed ones."""
+    return get_pipeline().ingest([Path(p) for p in paths] if paths else None)

@@ -1,0 +1,108 @@
+"""From evidence to a verified, cited answer: prompt, generate, check every sentence, renumber."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag.chunking import split_sentences
+from rag.citations import Answer, Removed, marker_numbers, normalise_markers, renumber, strip_markers
+from rag.evidence import Evidence
+from rag.llm import Message
+from rag.prompts import NO_ANSWER, load_prompt
+from rag.verification import Cited, Verifier, cited
+
+
+def build_messages(question: str, evidence: Sequence[Evidence]) -> list[Message]:
+    """Fill the templates; the fixed system prompt comes first so llama.cpp can reuse its cache."""
+    lines = "\n".join(f"[{i}] ({e.label}) {e.text}" for i, e in enumerate(evidence, 1))
+    return [
+        {"role": "system", "content": load_prompt("answer_system.txt").format(no_answer=NO_ANSWER)},
+        {"role": "user", "content": load_prompt("answer_user.txt").format(evidence=lines, question=question)},
+    ]
+
+
+def insist_prompt() -> str:
+    return load_prompt("answer_insist.txt")
+
+
+def is_refusal(draft: str) -> bool:
+    core = NO_ANSWER.rstrip(".").lower()
+    return core in draft.lower() or draft.strip() == ""
+
+
+RECITE_SIMILARITY = 0.6
+
+
+@dataclass
+class Checked:
+    """Sentences that survived verification, each with the evidence indices (0-based) it cites."""
+
+    kept: list[tuple[str, list[int]]]
+    removed: list[Removed]
+
+
+def check_draft(question: str, draft: str, evidence: Sequence[Evidence], verifier: Verifier) -> Checked:
+    """Keep each draft sentence only if its citations support it, re-citing or trimming where possible."""
+    texts = [cited(e.text, e.outlet, e.date, e.title) for e in evidence]
+    draft = normalise_markers(draft)
+    kept: list[tuple[str, list[int]]] = []
+    removed: list[Removed] = []
+    for start, end in split_sentences(draft):
+        sentence = draft[start:end]
+        claim = strip_markers(sentence)
+        if not claim or is_refusal(claim):
+            continue
+        marked = [n - 1 for n in dict.fromkeys(marker_numbers(sentence)) if 1 <= n <= len(evidence)]
+        verdict = verifier.verify(claim, [texts[i] for i in marked], question)
+        if verdict.supported:
+            kept.append((claim, _prune(question, claim, marked, texts, verifier)))
+            continue
+        # Only a sentence that cites nothing valid is re-cited: one whose own citation fails is wrong.
+        alternative = None if marked else _recite(question, claim, texts, verifier)
+        if alternative is not None:
+            kept.append((claim, [alternative]))
+        else:
+            removed.append(Removed(sentence=claim, reason=verdict.reason))
+    return Checked(kept, removed)
+
+
+def _prune(question: str, claim: str, cited: list[int], texts: list[Cited], verifier: Verifier) -> list[int]:
+    """Drop citations the sentence does not need (ALCE-style precision)."""
+    keep = list(cited)
+    for index in cited:
+        if len(keep) == 1:
+            break
+        rest = [i for i in keep if i != index]
+        if verifier.verify(claim, [texts[i] for i in rest], question).supported:
+            keep = rest
+    return keep
+
+
+def _recite(question: str, claim: str, texts: list[Cited], verifier: Verifier) -> int | None:
+    """Find the evidence sentence that best supports an uncited claim on its own, if one is close enough."""
+    verdicts = [(verifier.verify(claim, [text], question), index) for index, text in enumerate(texts)]
+    supported = [(v.similarity, index) for v, index in verdicts if v.supported and v.similarity >= RECITE_SIMILARITY]
+    return max(supported)[1] if supported else None
+
+
+def finish(question: str, draft: str, evidence: Sequence[Evidence], verifier: Verifier, model: str) -> Answer:
+    """Turn a model draft into an Answer, abstaining when no supported sentence remains."""
+    if is_refusal(draft) and not marker_numbers(draft):
+        return abstain(question, evidence, model)
+    checked = check_draft(question, draft, evidence, verifier)
+    if not checked.kept:
+        answer = abstain(question, evidence, model)
+        answer.removed = checked.removed
+        return answer
+    text, order = renumber(checked.kept)
+    citations = [evidence[index].citation(n) for n, index in enumerate(order, 1)]
+    return Answer(
+        question=question, text=text, answered=True, citations=citations, removed=checked.removed, model=model
+    )
+
+
+def abstain(question: str, evidence: Sequence[Evidence], model: str = "") -> Answer:
+    """The fixed refusal, citing nothing, with the closest evidence for the reader."""
+    closest = [e.citation(i) for i, e in enumerate(evidence[:3], 1)]
+    return Answer(question=question, text=NO_ANSWER, answered=False, evidence=closest, model=model)

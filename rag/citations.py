@@ -1,0 +1,91 @@
+"""Answers as data: every `[n]` marker maps to a Citation whose quote is exact text at its offsets."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, Field
+
+from rag.verification import MARKER
+
+
+class Citation(BaseModel):
+    """One quoted sentence: `text[start:end] == quote` for the source file's decoded text."""
+
+    n: int = Field(description="The marker number used in the answer text.")
+    source: str = Field(description="Citation key: the file's name (path relative to the corpus folder).")
+    quote: str
+    start: int
+    end: int
+    title: str | None = None
+    outlet: str | None = None
+    date: str | None = Field(None, description="Publication date YYYY-MM-DD, when the article states it.")
+    also_reported_by: list[str] = Field(default_factory=list, description="Other sources saying the same.")
+
+
+class Removed(BaseModel):
+    """A draft sentence taken out by verification, and why."""
+
+    sentence: str
+    reason: str
+
+
+class Answer(BaseModel):
+    """A question's answer with its citations; `answered` is False when the articles do not answer it."""
+
+    question: str
+    text: str
+    answered: bool
+    citations: list[Citation] = Field(default_factory=list)
+    evidence: list[Citation] = Field(
+        default_factory=list, description="When abstaining: the closest sentences found, for the reader to judge."
+    )
+    removed: list[Removed] = Field(default_factory=list)
+    model: str = ""
+    seconds: float = 0.0
+
+
+_GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:,|;|and|-|–)\s*\d+)+)\s*\]")
+_LIST = re.compile(r"\[(\d+)\](?:\s*(?:,|and|, and)\s*\[\d+\])+")
+_MARKERS_AFTER_STOP = re.compile(r"([.!?])\s*((?:\[\d+\])+)")
+
+
+def normalise_markers(text: str) -> str:
+    """Write `[1, 2]`, `[1-3]` as `[1][2]`, `[1][2][3]`, and move markers before the full stop."""
+
+    def expand(m: re.Match[str]) -> str:
+        numbers = [int(x) for x in re.findall(r"\d+", m.group(1))]
+        if re.search(r"[-–]", m.group(1)) and len(numbers) == 2 and 0 < numbers[1] - numbers[0] < 10:
+            numbers = list(range(numbers[0], numbers[1] + 1))
+        return "".join(f"[{n}]" for n in numbers)
+
+    text = _GROUP.sub(expand, text)
+    text = _LIST.sub(lambda m: "".join(re.findall(r"\[\d+\]", m.group(0))), text)
+    return _MARKERS_AFTER_STOP.sub(lambda m: m.group(2) + m.group(1), text)
+
+
+def marker_numbers(text: str) -> list[int]:
+    return [int(n) for n in MARKER.findall(text)]
+
+
+def strip_markers(text: str) -> str:
+    return re.sub(r"\s+([.,;!?])", r"\1", MARKER.sub("", text)).strip()
+
+
+def renumber(sentences: list[tuple[str, list[int]]]) -> tuple[str, list[int]]:
+    """Join sentences, numbering their cited evidence 1..m by first appearance.
+
+    Each item is (sentence text without markers, evidence indices it cites); returns the text
+    and, for each new number, the evidence index it stands for.
+    """
+    order: list[int] = []
+    parts = []
+    for sentence, cited in sentences:
+        for index in cited:
+            if index not in order:
+                order.append(index)
+        marks = "".join(f"[{order.index(i) + 1}]" for i in dict.fromkeys(cited))
+        body = sentence.rstrip()
+        stop = body[-1] if body and body[-1] in ".!?" else ""
+        parts.append(f"{body[: len(body) - len(stop)].rstrip()} {marks}{stop}".replace("  ", " "))
+    return " ".join(parts), order

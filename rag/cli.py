@@ -1,0 +1,141 @@
+"""The `rag` command: a thin adapter over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rag.citations import Answer
+from rag.errors import RagError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Cited answers over a folder of news articles.")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="index new and changed articles, drop removed ones")
+    p.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the corpus folder)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_ingest)
+
+    p = sub.add_parser("ask", help="answer a question with citations")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    p.add_argument("-k", type=int, default=None, help="chunks to retrieve")
+    p.add_argument("--since", help="only articles published on or after YYYY-MM-DD")
+    p.add_argument("--until", help="only articles published on or before YYYY-MM-DD")
+    p.add_argument("--show-removed", action="store_true", help="list draft sentences verification removed")
+    p.set_defaults(run=_ask)
+
+    p = sub.add_parser("eval", help="score the pipeline on the question set")
+    p.add_argument("--out", type=Path, help="write the JSON report here")
+    p.add_argument("--k", type=int, default=10, help="rank cut-off for retrieval metrics")
+    p.add_argument("--compare-baseline", action="store_true", help="also score the stock llama-index pipeline")
+    p.add_argument("--chart", type=Path, help="render the metrics as a PNG here")
+    p.add_argument("--questions", type=Path, help="question set (JSON lines); default eval/questions.jsonl")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.set_defaults(run=_eval)
+
+    p = sub.add_parser("serve", help="open the chat web UI")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.set_defaults(run=_serve)
+    return parser
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from rag import get_pipeline
+
+    report = get_pipeline().ingest(args.paths or None, progress=not args.quiet)
+    print(report.summary())
+    return 1 if report.failed and not (report.added or report.changed or report.unchanged) else 0
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from rag import get_pipeline
+
+    pipeline = get_pipeline()
+    answer: Answer | None = None
+    stream = pipeline.ask_stream(args.question, k=args.k, since=args.since, until=args.until)
+    for event in stream:
+        if isinstance(event, Answer):
+            answer = event
+    assert answer is not None
+    if args.json:
+        print(answer.model_dump_json(indent=2))
+    else:
+        print(format_answer(answer, show_removed=args.show_removed))
+    return 0
+
+
+def format_answer(answer: Answer, *, show_removed: bool = False) -> str:
+    """Render an answer and its numbered sources as plain text."""
+    lines = [answer.text, ""]
+    if answer.citations:
+        lines.append("Sources:")
+        for c in answer.citations:
+            lines.extend(_source_lines(c.n, c.source, c.title, c.outlet, c.date, c.quote, c.also_reported_by))
+    elif answer.evidence:
+        lines.append("Closest passages found (they do not answer the question):")
+        for c in answer.evidence:
+            lines.extend(_source_lines(c.n, c.source, c.title, c.outlet, c.date, c.quote, []))
+    if show_removed and answer.removed:
+        lines.append("Removed by verification:")
+        lines.extend(f"  - {r.sentence}  ({r.reason})" for r in answer.removed)
+    return "\n".join(lines).rstrip()
+
+
+def _source_lines(
+    n: int, source: str, title: str | None, outlet: str | None, date: str | None, quote: str, also: list[str]
+) -> list[str]:
+    head = " · ".join(filter(None, [title, outlet, date or "date unknown", source]))
+    lines = [f"[{n}] {head}", f'    "{quote}"']
+    if also:
+        lines.append(f"    also reported by: {', '.join(also)}")
+    return lines
+
+
+def _eval(args: argparse.Namespace) -> int:
+    try:
+        from eval.run import QUESTIONS, format_table, run_eval
+    except ImportError as exc:
+        raise RagError(f"The eval needs the project checkout and its test extras: {exc}") from exc
+
+    data, failures = run_eval(
+        k=args.k,
+        out=args.out,
+        chart=args.chart,
+        compare_baseline=args.compare_baseline,
+        questions_path=args.questions or QUESTIONS,
+        limit=args.limit,
+    )
+    print(format_table({name: system["metrics"] for name, system in data["systems"].items()}))
+    for failure in failures:
+        print(f"FAIL {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from rag.ui import serve
+
+    serve(host=args.host, port=args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""Settings: one pydantic-settings object, read from `RAG_*` environment variables."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+LocalModel = Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"]
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag"
+
+
+class Settings(BaseSettings):
+    """Everything that changes what the system indexes, retrieves or says."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    # Where things live
+    corpus_dir: Path = Field(PROJECT_DIR / "seeds", description="Folder of articles indexed by default.")
+    index_dir: Path = Field(PROJECT_DIR / ".rag" / "index", description="Folder of the embedded Chroma store.")
+    model_dir: Path = Field(_cache_dir() / "models", description="Cache of assembled GGUF model files.")
+    chroma_url: str | None = Field(None, description="Chroma server URL (http://host:port); unset means embedded.")
+
+    # Chunking and embedding: these name the collection, so changing them never mixes vectors
+    embed_model: str = Field("all-MiniLM-L6-v2", description="Sentence-transformers model (bundled package).")
+    embed_batch_size: int = Field(64, ge=1, description="Texts per encoder batch during ingest.")
+    chunk_max_words: int = Field(110, ge=10, description="Upper bound of words per chunk.")
+    chunk_overlap_sentences: int = Field(1, ge=0, description="Sentences shared by neighbouring chunks.")
+
+    # Retrieval and evidence
+    top_k: int = Field(10, ge=1, le=50, description="Chunks kept after fusing dense and BM25 results.")
+    candidates_per_retriever: int = Field(12, ge=1, description="Chunks each retriever contributes to fusion.")
+    evidence_sentences: int = Field(10, ge=1, le=20, description="Sentences shown to the LLM as evidence.")
+    min_relevance: float = Field(
+        0.30, description="Best evidence score below which the system abstains without asking the LLM."
+    )
+
+    insist_relevance: float = Field(
+        0.6, description="Best evidence score above which a refusal is questioned once before it stands."
+    )
+
+    # Generation
+    llm: LocalModel = Field("qwen2.5-coder-1.5b", description="Bundled local model used when no llm_url is set.")
+    llm_url: str | None = Field(None, description="OpenAI-compatible server base URL (e.g. http://127.0.0.1:8080/v1).")
+    llm_model: str | None = Field(None, description="Model name sent to the OpenAI-compatible server.")
+    llm_api_key: str | None = Field(None, description="API key for the OpenAI-compatible server, if it needs one.")
+    llm_threads: int = Field(os.cpu_count() or 2, ge=1, description="CPU threads for llama.cpp.")
+    llm_context: int = Field(2048, ge=512, description="llama.cpp context window in tokens.")
+    max_tokens: int = Field(220, ge=16, description="Upper bound of generated tokens per answer.")
+
+    @property
+    def collection_name(self) -> str:
+        """Name the collection after what shapes its vectors."""
+        key = f"{self.embed_model}|{self.chunk_max_words}|{self.chunk_overlap_sentences}|v1"
+        return "articles-" + hashlib.sha256(key.encode()).hexdigest()[:12]

@@ -1,0 +1,235 @@
+"""Articles: reading files, decoding them, and finding their metadata."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+from rag.errors import RagError
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm")
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Article:
+    """One source file. Every offset elsewhere indexes into `text`."""
+
+    source: str
+    text: str
+    sha256: str
+    segments: tuple[tuple[int, int], ...]
+    title: str | None = None
+    outlet: str | None = None
+    author: str | None = None
+    date: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """Say what to call the article in a list of sources."""
+        return self.title or self.source
+
+
+def decode(data: bytes, name: str) -> str:
+    """Decode bytes as UTF-8 or UTF-16 (with BOM), falling back to Windows-1252/Latin-1."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    if b"\x00" in data:
+        raise RagError(f"{name}: looks like a binary file (NUL bytes); only text articles can be indexed.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="strict") if _is_cp1252(data) else data.decode("latin-1")
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f")
+    if controls > max(8, len(text) // 100):
+        raise RagError(f"{name}: looks like a binary file (control characters); only text articles can be indexed.")
+    return text
+
+
+def _is_cp1252(data: bytes) -> bool:
+    try:
+        data.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def read_article(path: Path, source: str | None = None) -> Article:
+    """Read one article file, or raise RagError saying why it cannot be indexed."""
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise RagError(f"{path.name}: unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)}.")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise RagError(f"{path.name}: {size / 2**20:.0f} MB is over the {MAX_FILE_BYTES // 2**20} MB limit.")
+    return parse_article(source or path.name, path.read_bytes())
+
+
+def parse_article(source: str, data: bytes) -> Article:
+    """Build an Article from a file name and its bytes."""
+    text = decode(data, source)
+    is_html = source.lower().endswith((".html", ".htm"))
+    segments, meta = _html_segments(text) if is_html else (((0, len(text)),), {})
+    if not any(text[s:e].strip() for s, e in segments):
+        raise RagError(f"{source}: the file has no text to index.")
+    header = "\n".join(text[s:e] for s, e in segments)[:600]
+    return Article(
+        source=source,
+        text=text,
+        sha256=hashlib.sha256(data).hexdigest(),
+        segments=tuple(segments),
+        title=meta.get("title") or _title(text, source),
+        outlet=meta.get("outlet") or _outlet(text, header),
+        author=meta.get("author") or _author(text, header),
+        date=meta.get("date") or _date(header),
+    )
+
+
+_ISO_DATE = re.compile(r"(?<!\d)(20\d\d|19\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])(?!\d)")
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_LONG_DATE = re.compile(rf"\b({_MONTHS}) (\d{{1,2}}), (\d{{4}})\b")
+_DATE_LINE = re.compile(r"^\s*(?:date|published|updated|posted)\b", re.IGNORECASE | re.MULTILINE)
+
+
+def _date(header: str) -> str | None:
+    """Take a publication date only from a dateline or byline, never from the story's events."""
+    for line in header.splitlines()[:6]:
+        if not (_DATE_LINE.match(line) or re.search(r"\bBy [A-Z]", line)):
+            continue
+        if m := _ISO_DATE.search(line):
+            return m.group(0)
+        if m := _LONG_DATE.search(line):
+            month = _MONTHS.split("|").index(m.group(1)) + 1
+            return f"{m.group(3)}-{month:02d}-{int(m.group(2)):02d}"
+    return None
+
+
+_OUTLET_NAME = r"[A-Z][\w&'-]*(?:\.[A-Z][\w-]*)?(?: [A-Z][\w&'-]*){0,3}"
+_BYLINE = re.compile(rf"\bBy ([A-Z][\w.'’-]+(?: [A-Z][\w.'’-]+){{1,3}})(?:,\s*({_OUTLET_NAME}))?")
+_AUTHOR_FOOTER = re.compile(r"Author[`'’]?s name\s+([A-Z][^\n]{2,60})")
+
+
+def _author(text: str, header: str) -> str | None:
+    if m := _BYLINE.search(header):
+        return m.group(1).strip()
+    if m := _AUTHOR_FOOTER.search(text):
+        return m.group(1).strip()
+    return None
+
+
+_OUTLET_PATTERNS = (
+    re.compile(r"^\(([A-Z][\w.]{1,20})\)\s*[—–-]", re.MULTILINE),  # (CNN) — ...
+    re.compile(r"^[A-Z][\w' -]{1,30} • ([A-Z][\w.]{1,20})\s*$", re.MULTILINE),  # Kyiv • UNN
+    re.compile(r"\bSubscribe to ([A-Z][\w.]{1,30}) (?:Telegram|newsletter)"),
+)
+
+
+def _outlet(text: str, header: str) -> str | None:
+    if (m := _BYLINE.search(header)) and m.group(2):
+        return m.group(2).strip()
+    for pattern in _OUTLET_PATTERNS:
+        if m := pattern.search(text):
+            return m.group(1)
+    return None
+
+
+def _title(text: str, source: str) -> str | None:
+    """Take the first line as a headline when it reads like one (short, no final full stop)."""
+    for line in text.splitlines()[:3]:
+        line = line.strip().lstrip("#").strip()
+        if not line or _DATE_LINE.match(line) or _BYLINE.search(line):
+            continue
+        if len(line) <= 160 and not line.endswith((".", '?"', ".”", ":")) and not line.startswith("("):
+            return line
+        return None
+    return None
+
+
+class _HTMLText(HTMLParser):
+    """Collect spans of visible text (raw offsets) and metadata from an HTML page."""
+
+    SKIP = frozenset({"script", "style", "noscript", "template", "head", "svg"})
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=False)
+        self._line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self.spans: list[tuple[int, int]] = []
+        self.meta: dict[str, str] = {}
+        self._skip_depth = 0
+        self._in_title = False
+
+    def _offset(self) -> int:
+        line, col = self.getpos()
+        return self._line_starts[line - 1] + col
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self._skip_depth += 1
+        self._in_title = tag == "title"
+        values = {k: v or "" for k, v in attrs}
+        if tag == "meta":
+            key = values.get("property") or values.get("name") or ""
+            target = {
+                "og:title": "title",
+                "og:site_name": "outlet",
+                "author": "author",
+                "article:published_time": "date",
+            }.get(key.lower())
+            if target and values.get("content"):
+                self.meta.setdefault(target, values["content"].strip())
+        if tag == "time" and values.get("datetime"):
+            self.meta.setdefault("date", values["datetime"])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP and self._skip_depth:
+            self._skip_depth -= 1
+        self._in_title = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title and data.strip():
+            self.meta.setdefault("title", data.strip())
+        if self._skip_depth or not data.strip():
+            return
+        start = self._offset()
+        self.spans.append((start, start + len(data)))
+
+    handle_entityref = handle_charref = lambda self, name: None  # type: ignore[assignment]
+
+
+_ENTITY_GAP = re.compile(r"(?:&#?\w+;)*")
+
+
+def _html_segments(text: str) -> tuple[list[tuple[int, int]], dict[str, str]]:
+    parser = _HTMLText(text)
+    parser.feed(text)
+    parser.close()
+    spans: list[tuple[int, int]] = []
+    for start, end in parser.spans:
+        # Entities split text nodes; "&amp;" between two runs of text belongs to the sentence.
+        if spans and _ENTITY_GAP.fullmatch(text[spans[-1][1] : start]):
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    meta = dict(parser.meta)
+    if "date" in meta:
+        m = _ISO_DATE.search(meta["date"])
+        meta["date"] = m.group(0) if m else ""
+    return spans, meta
+
+
+def iter_article_paths(root: Path) -> list[Path]:
+    """List supported files under a folder (or the file itself), skipping hidden ones."""
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise RagError(f"{root}: no such file or folder.")
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in SUPPORTED_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )

@@ -1,0 +1,5 @@
+"""The one exception type for problems a user can cause or fix."""
+
+
+class RagError(Exception):
+    """A user-facing error whose message says what went wrong and what to do."""

@@ -1,0 +1,173 @@
+"""Evidence: the best sentences inside the retrieved chunks, scored against the question."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag.citations import Citation
+from rag.embedding import Embedder
+from rag.retrieval import RetrievedChunk
+
+KEYWORD_WEIGHT = 0.4
+DUPLICATE_SIMILARITY = 0.9
+COVERED_CHUNKS = 4
+FOLLOW = True
+_STOP = frozenset(
+    (
+        "a an the and or of to in on at for with by from as is are was were be been what which who whom whose "
+        "when where why how did does do has have had that this these those it its about any there their they "
+        "he she his her will would could should can may might say said says tell told"
+    ).split()
+)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One sentence from one article, with where it sits and how well it matches the question."""
+
+    source: str
+    start: int
+    end: int
+    text: str
+    title: str | None
+    outlet: str | None
+    date: str | None
+    score: float
+    vector: np.ndarray = field(repr=False, compare=False)
+    also_reported_by: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """Say who published it and when, as far as the article tells."""
+        parts = [self.outlet or self.source, self.date or "date unknown"]
+        return ", ".join(parts)
+
+    def citation(self, n: int) -> Citation:
+        return Citation(
+            n=n,
+            source=self.source,
+            quote=self.text,
+            start=self.start,
+            end=self.end,
+            title=self.title,
+            outlet=self.outlet,
+            date=self.date,
+            also_reported_by=list(self.also_reported_by),
+        )
+
+
+def keywords(text: str) -> set[str]:
+    """Content words, crudely stemmed so that "talks" meets "talk" and "proposed" meets "proposal"."""
+    return {w[:6] for w in re.findall(r"\w+", text.lower()) if w not in _STOP and len(w) > 2}
+
+
+def _idf(pool: Sequence[set[str]]) -> dict[str, float]:
+    counts: dict[str, int] = {}
+    for words in pool:
+        for w in words:
+            counts[w] = counts.get(w, 0) + 1
+    return {w: math.log(1 + len(pool) / c) for w, c in counts.items()}
+
+
+def _chunk_sentences(chunk: RetrievedChunk) -> Iterator[tuple[int, int, str]]:
+    """Slice each sentence out of the chunk text (sentences were joined by single spaces)."""
+    pos = 0
+    for start, end in chunk.sentences:
+        length = end - start
+        yield start, end, chunk.text[pos : pos + length]
+        pos += length + 1
+
+
+def select_evidence(
+    question: str,
+    query_vector: np.ndarray,
+    chunks: Sequence[RetrievedChunk],
+    embedder: Embedder,
+    limit: int,
+) -> list[Evidence]:
+    """Rank the distinct sentences of the chunks; fold near-identical sentences from other sources."""
+    seen: set[tuple[str, int]] = set()
+    candidates: list[tuple[RetrievedChunk, int, int, str]] = []
+    for chunk in chunks:
+        for start, end, text in _chunk_sentences(chunk):
+            if (chunk.source, start) not in seen:
+                seen.add((chunk.source, start))
+                candidates.append((chunk, start, end, text))
+    if not candidates:
+        return []
+    vectors = embedder.embed([text for *_, text in candidates])
+    asked = keywords(question)
+    words = [keywords(text) for *_, text in candidates]
+    idf = _idf(words)
+    asked_weight = sum(idf.get(w, max(idf.values(), default=1.0)) for w in asked) or 1.0
+    scored = []
+    owners = [chunk.rank for chunk, *_ in candidates]
+    for (chunk, start, end, text), vector, sentence_words in zip(candidates, vectors, words, strict=True):
+        overlap = sum(idf[w] for w in asked & sentence_words) / asked_weight
+        score = float(vector @ query_vector) + KEYWORD_WEIGHT * overlap
+        meta = chunk.metadata
+        scored.append(
+            Evidence(
+                chunk.source, start, end, text, meta.get("title"), meta.get("outlet"), meta.get("date"), score, vector
+            )
+        )
+    kept = _fold_duplicates(_cover_chunks(scored, owners, limit), limit)
+    return sorted(kept, key=lambda e: e.score, reverse=True)
+
+
+def _cover_chunks(scored: list[Evidence], owners: list[int], limit: int) -> list[Evidence]:
+    """Rank sentences by score, but first the best sentence of each of the top chunks.
+
+    The embedder rates a vague sentence that shares the question's words ("We'll be talking
+    about land.") above a specific one in another well-ranked chunk; taking each top chunk's
+    best sentence first keeps the specific one in the evidence.
+    """
+    order = sorted(range(len(scored)), key=lambda i: scored[i].score, reverse=True)
+    first: list[int] = []
+    for rank in range(min(COVERED_CHUNKS, limit)):
+        best = next((i for i in order if owners[i] == rank), None)
+        if best is not None and best not in first:
+            first.append(best)
+            follower = _next_sentence(scored, best)
+            if FOLLOW and follower is not None and follower not in first:
+                first.append(follower)
+    chosen = first + [i for i in order if i not in first]
+    return [scored[i] for i in chosen]
+
+
+def _next_sentence(scored: list[Evidence], index: int) -> int | None:
+    item = scored[index]
+    after = [(e.start, i) for i, e in enumerate(scored) if e.source == item.source and e.start >= item.end]
+    return min(after)[1] if after else None
+
+
+def _fold_duplicates(ranked: list[Evidence], limit: int) -> list[Evidence]:
+    kept: list[Evidence] = []
+    for item in ranked:
+        twin = next(
+            (
+                i
+                for i, k in enumerate(kept)
+                if k.source != item.source and float(k.vector @ item.vector) >= DUPLICATE_SIMILARITY
+            ),
+            None,
+        )
+        if twin is not None:
+            keep = kept[twin]
+            if item.source not in keep.also_reported_by:
+                kept[twin] = _with_also(keep, item.source)
+            continue
+        if len(kept) < limit:
+            kept.append(item)
+    return kept
+
+
+def _with_also(item: Evidence, source: str) -> Evidence:
+    from dataclasses import replace
+
+    return replace(item, also_reported_by=(*item.also_reported_by, source))

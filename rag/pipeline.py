@@ -1,0 +1,144 @@
+"""The pipeline: ingest, retrieve, gather evidence, generate, verify. Models load once, lazily."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator, Iterator, Sequence
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+
+from rag.answering import abstain, build_messages, finish, insist_prompt, is_refusal
+from rag.citations import Answer
+from rag.config import Settings
+from rag.embedding import Embedder, SentenceTransformerEmbedder
+from rag.errors import RagError
+from rag.evidence import Evidence, select_evidence
+from rag.index import Index
+from rag.ingest import IngestReport, ingest
+from rag.llm import LLM, Message, make_llm
+from rag.retrieval import Retriever
+from rag.verification import HeuristicVerifier, Verifier
+
+MAX_QUESTION_CHARS = 2000
+
+
+class Pipeline:
+    """Everything needed to answer questions over one index; safe to share between threads."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        llm: LLM | None = None,
+        verifier: Verifier | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self._embedder = embedder
+        self._llm = llm
+        self._verifier = verifier
+        self._init_lock = threading.Lock()
+        self._ensured = False
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return self._embedder or SentenceTransformerEmbedder(self.settings.embed_model, self.settings.embed_batch_size)
+
+    @cached_property
+    def llm(self) -> LLM:
+        return self._llm or make_llm(self.settings)
+
+    @cached_property
+    def verifier(self) -> Verifier:
+        return self._verifier or HeuristicVerifier(self.embedder)
+
+    @cached_property
+    def index(self) -> Index:
+        return Index(self.settings)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(self.index, self.embedder, self.settings)
+
+    def ingest(self, paths: Sequence[Path] | None = None, *, progress: bool = True) -> IngestReport:
+        """Index new and changed files under `paths` (default: the corpus folder), drop removed ones."""
+        return ingest(
+            list(paths or [self.settings.corpus_dir]), self.index, self.embedder, self.settings, progress=progress
+        )
+
+    def ensure_index(self) -> None:
+        """Build the default index on first use, when nothing has been indexed yet."""
+        with self._init_lock:
+            if not self._ensured and not self.index.manifest():
+                self.ingest(progress=False)
+            self._ensured = True
+
+    def evidence(
+        self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None
+    ) -> list[Evidence]:
+        """Retrieve chunks and pick the sentences to show the model."""
+        question = check_question(question)
+        since, until = check_date(since, "since"), check_date(until, "until")
+        self.ensure_index()
+        query_vector = self.embedder.embed([question])[0]
+        chunks = self.retriever.retrieve(question, query_vector, k or self.settings.top_k, since, until)
+        return select_evidence(question, query_vector, chunks, self.embedder, self.settings.evidence_sentences)
+
+    def ask_stream(
+        self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None
+    ) -> Iterator[str | Answer]:
+        """Yield the draft's text pieces as they are generated, then the verified Answer."""
+        started = time.perf_counter()
+        evidence = self.evidence(question, k=k, since=since, until=until)
+        model = self.llm.name
+        if not evidence or evidence[0].score < self.settings.min_relevance:
+            answer = abstain(question, evidence, model)
+        else:
+            messages = build_messages(question, evidence)
+            draft = yield from self._generate(messages)
+            if is_refusal(draft) and evidence[0].score >= self.settings.insist_relevance:
+                # Small models refuse answerable questions; when the evidence is clearly on topic,
+                # ask once more for what it does say, and let verification judge the result.
+                messages += [{"role": "assistant", "content": draft}, {"role": "user", "content": insist_prompt()}]
+                draft = yield from self._generate(messages)
+            answer = finish(question, draft, evidence, self.verifier, model)
+        answer.seconds = round(time.perf_counter() - started, 3)
+        yield answer
+
+    def _generate(self, messages: list[Message]) -> Generator[str, None, str]:
+        pieces = []
+        for piece in self.llm.stream(messages, self.settings.max_tokens):
+            pieces.append(piece)
+            yield piece
+        return "".join(pieces)
+
+    def ask(self, question: str, **options: str | int | None) -> Answer:
+        """Answer a question with citations, or abstain."""
+        for event in self.ask_stream(question, **options):  # type: ignore[arg-type]
+            if isinstance(event, Answer):
+                return event
+        raise AssertionError("ask_stream ended without an answer")
+
+
+def check_date(value: str | None, name: str) -> str | None:
+    """Accept YYYY-MM-DD (or nothing) for a date filter."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        raise RagError(f"--{name} {value!r} is not a date; write it as YYYY-MM-DD.") from None
+
+
+def check_question(question: str) -> str:
+    """Reject questions that cannot be asked, with a message that says why."""
+    if not isinstance(question, str):
+        raise RagError("The question must be text.")
+    cleaned = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in question).strip()
+    if not cleaned:
+        raise RagError("The question is empty; type a question about the articles.")
+    if len(cleaned) > MAX_QUESTION_CHARS:
+        raise RagError(f"The question is {len(cleaned)} characters long; keep it under {MAX_QUESTION_CHARS}.")
+    return cleaned

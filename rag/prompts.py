@@ -1,0 +1,40 @@
+"""Prompt templates kept as files in `prompts/`, checked for exactly the variables the code fills."""
+
+from __future__ import annotations
+
+import string
+from functools import cache
+from pathlib import Path
+
+from rag.config import PROJECT_DIR
+from rag.errors import RagError
+
+PROMPTS_DIR = PROJECT_DIR / "prompts"
+
+# The one "cannot answer" sentence: used by the prompt, the pipeline, the tests and the eval.
+NO_ANSWER = "The articles do not answer this question."
+
+EXPECTED_VARIABLES = {
+    "answer_system.txt": {"no_answer"},
+    "answer_user.txt": {"evidence", "question"},
+    "answer_insist.txt": set(),
+}
+
+
+def template_variables(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+@cache
+def load_prompt(name: str, directory: Path = PROMPTS_DIR) -> str:
+    """Read a template and check it uses exactly the expected variables."""
+    path = directory / name
+    try:
+        template = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RagError(f"Prompt template {path} cannot be read: {exc.strerror}.") from exc
+    expected = EXPECTED_VARIABLES.get(name)
+    found = template_variables(template)
+    if expected is not None and found != expected:
+        raise RagError(f"Prompt template {path} uses {sorted(found)}, expected {sorted(expected)}.")
+    return template

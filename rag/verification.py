@@ -1,0 +1,169 @@
+"""Claim checks: does the cited text support a sentence? Pluggable; the default is lexical plus semantic."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from rag.embedding import Embedder
+
+MARKER = re.compile(r"\[(\d+)\]")
+
+# Words that start sentences or carry no fact; capitalised, they are not named entities.
+_COMMON = frozenset(
+    (
+        "a an the and or but if in on at of to for with by from as per into about after before during since "
+        "while when where which who whom whose what why how this that these those it its he she they we you i "
+        "his her their our there here both either neither also however meanwhile moreover yet still then thus "
+        "so according under over between among against no not yes all some any each every most many much "
+        "several other such one two three four five six seven eight nine ten first second third last next new "
+        "is are was were be been has have had do does did will would can could may might should must mr mrs "
+        "ms dr president minister chancellor spokesperson secretary envoy"
+    ).split()
+)
+_NUMBER = re.compile(r"\d+(?:[.,\u202f\u00a0 ]\d{3})*(?:\.\d+)?")
+_WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'’-]*")
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+} | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "dozen": "12"}
+# Words that deny or refuse; a claim and its evidence must agree on them. Plain "not" and "no" are
+# left out: they sit in too many subordinate clauses ("talks, which Ukraine was not at, ...").
+_NEGATIONS = re.compile(
+    r"\b(?:never|cannot|can['’]t|won['’]t|rejects?|rejected|rejecting|refuses?|refused|denies|denied|"
+    r"nonstarter|unacceptable|opposes|opposed)\b",
+    re.IGNORECASE,
+)
+_MONTH_NAMES = "January February March April May June July August September October November December".split()
+
+
+def claim_numbers(text: str) -> set[str]:
+    """Return the numbers in a text, normalised: "600,000" and "600 000" give "600000", "four" gives "4"."""
+    text = MARKER.sub(" ", text)
+    found = {re.sub(r"[,\u202f\u00a0 ]", "", m.group(0)).rstrip(".") for m in _NUMBER.finditer(text)}
+    found |= {_NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in _NUMBER_WORDS and w != "one"}
+    return {n.lstrip("0") or "0" for n in found}
+
+
+def claim_entities(text: str) -> set[str]:
+    """Return capitalised words that name something (people, places, bodies, months, days)."""
+    text = MARKER.sub(" ", text)
+    found = set()
+    for m in _WORD.finditer(text):
+        word = re.sub(r"['’]s$", "", m.group(0)).strip("'’-")
+        if len(word) > 1 and word[0].isupper() and word.lower() not in _COMMON:
+            found.add(word)
+    return found
+
+
+def negated(text: str) -> bool:
+    return bool(_NEGATIONS.search(text))
+
+
+def spelled_date(date: str | None) -> str | None:
+    """Write an ISO date the way an answer would ("2025-03-16" -> "March 16, 2025")."""
+    if not date or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+        return None
+    year, month, day = (int(x) for x in date.split("-"))
+    return f"{_MONTH_NAMES[month - 1]} {day}, {year}" if 1 <= month <= 12 else None
+
+
+_PUBLICATION_CUE = re.compile(r"\b(?:publish\w*|report\w*|article|dated|wr[io]te|written|story|piece)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Cited:
+    """A cited sentence and what its source says about it: outlet and title, and the publication date."""
+
+    quote: str
+    meta: str = ""
+    date: str = ""
+
+    def text_for(self, claim: str) -> str:
+        """The text that may vouch for a claim; a publication date only for claims about publication."""
+        date = self.date if _PUBLICATION_CUE.search(claim) else ""
+        head = " ".join(filter(None, [self.meta, date]))
+        return f"{head}. {self.quote}" if head else self.quote
+
+
+def cited(quote: str, outlet: str | None, date: str | None, title: str | None) -> Cited:
+    """What a citation vouches for: the quoted sentence, and who published it when."""
+    when = " ".join(filter(None, [date, spelled_date(date)]))
+    return Cited(quote, " ".join(filter(None, [outlet, title])), when)
+
+
+def _mentions(text_lower: str, word: str) -> bool:
+    word = word.lower()
+    return word[: max(4, len(word) - 3)] in text_lower
+
+
+def missing_terms(claim: str, cited_text: str, question: str = "") -> list[str]:
+    """List the claim's numbers and named entities that neither the cited text nor the question has.
+
+    Terms the question itself names are the reader's framing, not new claims.
+    """
+    known_numbers = claim_numbers(cited_text) | claim_numbers(question)
+    known = f"{cited_text} {question}".lower()
+    missing = sorted(n for n in claim_numbers(claim) if n not in known_numbers)
+    missing += sorted(e for e in claim_entities(claim) if not _mentions(known, e))
+    return missing
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether cited text supports a claim, and why not when it does not."""
+
+    supported: bool
+    similarity: float
+    reason: str = ""
+
+
+class Verifier(Protocol):
+    """Decide whether the cited sentences support a claim."""
+
+    def verify(self, claim: str, sources: Sequence[Cited], question: str = "") -> Verdict: ...
+
+
+class HeuristicVerifier:
+    """Supported when every number and named entity is in the cited text, negation agrees, and the meaning is close.
+
+    Similarity is the claim's cosine to the closest cited sentence or to all of them joined,
+    whichever is higher, so a sentence combining two citations is judged against both.
+    """
+
+    def __init__(self, embedder: Embedder, min_similarity: float = 0.3) -> None:
+        self.embedder = embedder
+        self.min_similarity = min_similarity
+        self._cache: dict[str, np.ndarray] = {}
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if todo:
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self._cache.update(zip(todo, self.embedder.embed(todo), strict=True))
+        return np.stack([self._cache[t] for t in texts])
+
+    def verify(self, claim: str, sources: Sequence[Cited], question: str = "") -> Verdict:
+        if not sources:
+            return Verdict(False, 0.0, "cites nothing")
+        bare = MARKER.sub("", claim).strip()
+        quotes = [s.quote for s in sources]
+        texts = [bare, *quotes] + ([" ".join(quotes)] if len(quotes) > 1 else [])
+        vectors = self._vectors(texts)
+        similarity = float(np.max(vectors[1:] @ vectors[0]))
+        missing = missing_terms(bare, " ".join(s.text_for(bare) for s in sources), question)
+        if missing:
+            return Verdict(False, similarity, "not in the cited text: " + ", ".join(missing))
+        if negated(bare) != any(negated(q) for q in quotes) and not negated(question):
+            return Verdict(False, similarity, "the cited text says the opposite (negation differs)")
+        if similarity < self.min_similarity:
+            return Verdict(False, similarity, f"too far from the cited text (similarity {similarity:.2f})")
+        return Verdict(True, similarity)

@@ -1,0 +1,44 @@
+"""Shared fixtures: a small corpus on disk, and pipelines built on fakes or on the real models."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from rag.config import PROJECT_DIR, Settings
+from rag.embedding import FakeEmbedder
+from rag.llm import FakeLLM
+from rag.pipeline import Pipeline
+
+SEEDS = PROJECT_DIR / "seeds"
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A writable copy of the seed articles."""
+    target = tmp_path / "corpus"
+    shutil.copytree(SEEDS, target)
+    return target
+
+
+@pytest.fixture
+def settings(tmp_path: Path, corpus: Path) -> Settings:
+    return Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
+
+
+@pytest.fixture
+def fake_llm() -> FakeLLM:
+    return FakeLLM()
+
+
+@pytest.fixture
+def fake_pipeline(settings: Settings, fake_llm: FakeLLM) -> Pipeline:
+    """Real Chroma, fake embedder and fake LLM: fast and deterministic."""
+    return Pipeline(settings, embedder=FakeEmbedder(), llm=fake_llm)

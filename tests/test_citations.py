@@ -1,0 +1,21 @@
+from rag.citations import marker_numbers, normalise_markers, renumber, strip_markers
+
+
+def test_marker_groups_and_lists_become_single_markers() -> None:
+    assert normalise_markers("A [1, 2]. B [3-5].") == "A [1][2]. B [3][4][5]."
+    assert normalise_markers("They are [1], [2], and [3].") == "They are [1][2][3]."
+
+
+def test_markers_after_the_full_stop_move_before_it() -> None:
+    assert normalise_markers("Claim. [4] Next.") == "Claim[4]. Next."
+
+
+def test_renumber_by_first_appearance() -> None:
+    text, order = renumber([("First claim.", [5, 2]), ("Second claim.", [2]), ("Third.", [0])])
+    assert text == "First claim [1][2]. Second claim [2]. Third [3]."
+    assert order == [5, 2, 0]
+    assert marker_numbers(text) == [1, 2, 2, 3]
+
+
+def test_strip_markers_tidies_spacing() -> None:
+    assert strip_markers("Moscow controls almost 20% [2].") == "Moscow controls almost 20%."

@@ -1,0 +1,53 @@
+"""The CLI as a thin adapter: driven here over a pipeline of fakes."""
+
+import json
+
+import pytest
+
+import rag
+from rag.cli import main
+from rag.llm import FakeLLM
+from rag.pipeline import Pipeline
+from rag.prompts import NO_ANSWER
+
+
+@pytest.fixture(autouse=True)
+def use_fake_pipeline(fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rag, "_default", fake_pipeline)
+
+
+def test_ingest_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", "--quiet"]) == 0
+    assert "5 added" in capsys.readouterr().out
+    assert main(["ingest", "--quiet"]) == 0
+    assert "0 chunks embedded" in capsys.readouterr().out
+
+
+def test_ask_json_has_the_answer_fields(fake_llm: FakeLLM, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_llm.replies.append(NO_ANSWER)
+    assert main(["ask", "--json", "Who won the 2024 Super Bowl?"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["answered"] is False and data["text"] == NO_ANSWER and data["citations"] == []
+    assert {"question", "text", "answered", "citations", "evidence", "removed"} <= set(data)
+
+
+def test_ask_text_lists_numbered_sources(
+    fake_pipeline: Pipeline, fake_llm: FakeLLM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    question = "What did the initial US plan propose about Ukraine's armed forces and NATO?"
+    evidence = fake_pipeline.evidence(question)
+    n = next(i for i, e in enumerate(evidence, 1) if "600,000" in e.text)
+    fake_llm.replies.append(
+        f"The initial US plan proposed that Ukraine reduce its armed forces to 600,000 personnel [{n}]."
+    )
+    assert main(["ask", question]) == 0
+    out = capsys.readouterr().out
+    assert "Sources:" in out and "[1] Trump Teases Major Progress" in out and "002_bf4c599bf41a5fdc.txt" in out
+
+
+def test_user_errors_print_a_message_and_exit_non_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "   "]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: The question is empty") and "Traceback" not in err
+    assert main(["ingest", "--quiet", "/no/such/folder"]) == 2
+    assert "no such file or folder" in capsys.readouterr().err

@@ -1,0 +1,87 @@
+"""Ingest against a real embedded Chroma, with the fake embedder."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rag.errors import RagError
+from rag.index import ingest_lock
+from rag.pipeline import Pipeline
+
+
+def chunk_sources(pipeline: Pipeline) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for meta in pipeline.index.all_chunks()["metadatas"]:
+        counts[meta["source"]] = counts.get(meta["source"], 0) + 1
+    return counts
+
+
+def test_second_run_embeds_nothing(fake_pipeline: Pipeline) -> None:
+    first = fake_pipeline.ingest(progress=False)
+    assert len(first.added) == 5 and first.chunks_embedded == first.chunks_total > 0
+    second = fake_pipeline.ingest(progress=False)
+    assert second.chunks_embedded == 0
+    assert len(second.unchanged) == 5 and not (second.added or second.changed or second.removed)
+
+
+def test_editing_one_file_reembeds_only_that_file(fake_pipeline: Pipeline, corpus: Path) -> None:
+    fake_pipeline.ingest(progress=False)
+    before = chunk_sources(fake_pipeline)
+    path = corpus / "003_8988beed483b4692.txt"
+    path.write_text(path.read_text(encoding="utf-8") + "\nA new closing sentence was added.\n", encoding="utf-8")
+    report = fake_pipeline.ingest(progress=False)
+    assert report.changed == ["003_8988beed483b4692.txt"]
+    assert report.chunks_embedded == chunk_sources(fake_pipeline)["003_8988beed483b4692.txt"]
+    after = chunk_sources(fake_pipeline)
+    assert {k: v for k, v in after.items() if not k.startswith("003")} == {
+        k: v for k, v in before.items() if not k.startswith("003")
+    }
+    texts = " ".join(fake_pipeline.index.all_chunks()["documents"])
+    assert "A new closing sentence was added." in texts
+
+
+def test_removed_file_loses_its_chunks(fake_pipeline: Pipeline, corpus: Path) -> None:
+    fake_pipeline.ingest(progress=False)
+    (corpus / "004_e2343d4eb54106e2.txt").unlink()
+    report = fake_pipeline.ingest(progress=False)
+    assert report.removed == ["004_e2343d4eb54106e2.txt"]
+    assert "004_e2343d4eb54106e2.txt" not in chunk_sources(fake_pipeline)
+    assert "004_e2343d4eb54106e2.txt" not in fake_pipeline.index.manifest()
+
+
+def test_bad_files_are_reported_and_nothing_stored_is_lost(fake_pipeline: Pipeline, corpus: Path) -> None:
+    fake_pipeline.ingest(progress=False)
+    before = chunk_sources(fake_pipeline)
+    (corpus / "empty.txt").write_bytes(b"")
+    (corpus / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    report = fake_pipeline.ingest(progress=False)
+    assert set(report.failed) == {"empty.txt", "image.txt"}
+    assert chunk_sources(fake_pipeline) == before
+
+
+def test_symlink_out_of_the_corpus_is_not_followed(fake_pipeline: Pipeline, corpus: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("Private notes that must not be indexed.", encoding="utf-8")
+    os.symlink(secret, corpus / "link.txt")
+    report = fake_pipeline.ingest(progress=False)
+    assert "link.txt" in report.failed and "outside the corpus" in report.failed["link.txt"]
+
+
+def test_interrupted_write_is_cleaned_up_on_the_next_run(fake_pipeline: Pipeline) -> None:
+    fake_pipeline.ingest(progress=False)
+    index = fake_pipeline.index
+    # Chunks written for a file the manifest does not know, as after a crash before its manifest entry.
+    index.chunks.upsert(
+        ids=["ghost::0"],
+        embeddings=[[0.1] * 64],
+        documents=["half written"],
+        metadatas=[{"source": "ghost.txt", "sha256": "x", "chunk": 0}],
+    )
+    assert index.reconcile() == 1
+    assert "ghost.txt" not in chunk_sources(fake_pipeline)
+
+
+def test_concurrent_ingest_is_refused(fake_pipeline: Pipeline) -> None:
+    with ingest_lock(fake_pipeline.settings), pytest.raises(RagError, match="Another `rag ingest`"):
+        fake_pipeline.ingest(progress=False)

@@ -1,0 +1,122 @@
+"""The answer path with real Chroma and fakes for the embedder and the LLM."""
+
+import pytest
+
+from rag.citations import Answer
+from rag.errors import RagError
+from rag.llm import FakeLLM
+from rag.pipeline import Pipeline
+from rag.prompts import NO_ANSWER
+from tests.conftest import SEEDS
+
+QUESTION = "What did the initial US plan propose about Ukraine's armed forces, NATO, Crimea, Donetsk and Luhansk?"
+
+
+def seed_text(source: str) -> str:
+    return (SEEDS / source).read_bytes().decode("utf-8")
+
+
+def test_cited_answer_quotes_are_verbatim(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    evidence = fake_pipeline.evidence(QUESTION)
+    target = next(i for i, e in enumerate(evidence, 1) if "600,000" in e.text)
+    fake_llm.replies.append(
+        f"The initial US plan proposed that Ukraine reduce its armed forces to 600,000 personnel [{target}]. "
+        "It also cited a marker that points at nothing [42]."
+    )
+    answer = fake_pipeline.ask(QUESTION)
+    assert answer.answered
+    assert "[1]" in answer.text and "[42]" not in answer.text
+    assert [c.n for c in answer.citations] == [1]
+    for c in answer.citations:
+        assert seed_text(c.source)[c.start : c.end] == c.quote
+    assert answer.citations[0].source == "002_bf4c599bf41a5fdc.txt"
+
+
+def test_unsupported_sentence_is_removed_with_its_reason(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    evidence = fake_pipeline.evidence(QUESTION)
+    target = next(i for i, e in enumerate(evidence, 1) if "600,000" in e.text)
+    fake_llm.replies.append(
+        f"The initial US plan proposed that Ukraine reduce its armed forces to 600,000 personnel [{target}]. "
+        f"The plan also gave Ukraine 90 billion dollars from Brussels [{target}]."
+    )
+    answer = fake_pipeline.ask(QUESTION)
+    assert answer.answered and "billion" not in answer.text
+    assert len(answer.removed) == 1 and "90" in answer.removed[0].reason
+
+
+def test_model_refusal_gives_the_fixed_sentence(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    fake_llm.replies.append(NO_ANSWER)
+    answer = fake_pipeline.ask(QUESTION)
+    assert (answer.text, answer.answered, answer.citations) == (NO_ANSWER, False, [])
+    assert answer.evidence  # the closest passages, for the reader
+
+
+def test_nothing_supported_means_abstaining(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    fake_llm.replies.append("The Kansas City Chiefs won the Super Bowl [1].")
+    answer = fake_pipeline.ask(QUESTION)
+    assert not answer.answered and answer.text == NO_ANSWER and answer.citations == []
+    assert answer.removed
+
+
+def test_irrelevant_question_abstains_without_calling_the_llm(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    answer = fake_pipeline.ask("zzz qqq xxyy?")
+    assert not answer.answered
+    assert fake_llm.prompts == []
+
+
+def test_stream_yields_pieces_then_the_answer(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    fake_llm.replies.append(NO_ANSWER)
+    events = list(fake_pipeline.ask_stream(QUESTION))
+    assert all(isinstance(e, str) for e in events[:-1]) and len(events) > 2
+    assert isinstance(events[-1], Answer)
+
+
+@pytest.mark.parametrize(("question", "message"), [("   ", "empty"), ("x" * 5000, "characters long")])
+def test_bad_questions_get_clear_errors(fake_pipeline: Pipeline, question: str, message: str) -> None:
+    with pytest.raises(RagError, match=message):
+        fake_pipeline.ask(question)
+
+
+def test_date_filter_keeps_only_dated_articles_in_range(fake_pipeline: Pipeline) -> None:
+    evidence = fake_pipeline.evidence(QUESTION, since="2025-03-01", until="2025-03-31")
+    assert evidence and {e.source for e in evidence} == {"001_8a2a514bf6660ac7.txt"}
+    assert fake_pipeline.evidence(QUESTION, since="2026-01-01") == []
+
+
+def test_refusal_on_strong_evidence_is_questioned_once(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    fake_pipeline.settings.insist_relevance = -1.0
+    evidence = fake_pipeline.evidence(QUESTION)
+    target = next(i for i, e in enumerate(evidence, 1) if "600,000" in e.text)
+    fake_llm.replies.extend(
+        [
+            NO_ANSWER,
+            f"The initial US plan proposed that Ukraine reduce its armed forces to 600,000 personnel [{target}].",
+        ]
+    )
+    answer = fake_pipeline.ask(QUESTION)
+    assert answer.answered and "600,000" in answer.text
+    second = fake_llm.prompts[1]
+    assert second[: len(fake_llm.prompts[0])] == fake_llm.prompts[0]  # a continuation: the cache is reused
+    assert second[-2] == {"role": "assistant", "content": NO_ANSWER}
+
+
+def test_refusal_on_weak_evidence_stands(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    fake_pipeline.settings.insist_relevance = 2.0
+    fake_llm.replies.extend([NO_ANSWER, "never used"])
+    assert not fake_pipeline.ask(QUESTION).answered
+    assert len(fake_llm.prompts) == 1
+
+
+def test_prompt_puts_the_fixed_instructions_first(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    fake_pipeline.settings.insist_relevance = 2.0
+    fake_llm.replies.extend([NO_ANSWER, NO_ANSWER])
+    fake_pipeline.ask(QUESTION)
+    fake_pipeline.ask("What did Merz say about red lines?")
+    first, second = fake_llm.prompts
+    assert first[0] == second[0] and first[0]["role"] == "system"
+    assert NO_ANSWER in first[0]["content"]
+
+
+def test_malformed_date_filter_is_a_clear_error(fake_pipeline: Pipeline) -> None:
+    with pytest.raises(RagError, match="YYYY-MM-DD"):
+        fake_pipeline.evidence(QUESTION, since="2025/03/01")

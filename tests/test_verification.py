@@ -1,0 +1,53 @@
+from rag.embedding import FakeEmbedder
+from rag.verification import HeuristicVerifier, cited, claim_entities, claim_numbers, missing_terms, negated
+
+
+def test_numbers_are_normalised_across_spellings() -> None:
+    assert claim_numbers("600,000 troops [2]") == {"600000"}
+    assert claim_numbers("600 000 troops") == {"600000"}
+    assert claim_numbers("a four-hour meeting") == {"4"}
+    assert "2" not in claim_numbers("as cited [2]")
+
+
+def test_entities_skip_sentence_starters_and_titles() -> None:
+    assert claim_entities("According to CNN, President Trump met Putin in Moscow.") == {
+        "CNN",
+        "Trump",
+        "Putin",
+        "Moscow",
+    }
+
+
+def test_missing_terms_allow_the_question_framing() -> None:
+    quote = "The Kremlin described the talks as constructive."
+    claim = "The Kremlin called the Moscow talks with Witkoff constructive."
+    assert missing_terms(claim, quote) == ["Moscow", "Witkoff"]
+    assert missing_terms(claim, quote, question="How did the Kremlin describe Witkoff's Moscow talks?") == []
+
+
+def test_negation_words_that_deny() -> None:
+    assert negated("Zelensky rejects this idea.")
+    assert negated("Why Zelensky can’t and won’t give up Crimea")
+    assert not negated("talks, which Ukraine was not present at, were constructive")
+
+
+def test_verifier_rejects_a_wrong_number_and_accepts_the_right_one() -> None:
+    verifier = HeuristicVerifier(FakeEmbedder())
+    source = [cited("The plan would cap Ukraine's armed forces at 600,000 personnel.", "Pravda.Ru", None, None)]
+    assert verifier.verify("The plan caps Ukraine's armed forces at 600,000 personnel [1].", source).supported
+    verdict = verifier.verify("The plan caps Ukraine's armed forces at 800,000 personnel [1].", source)
+    assert not verdict.supported and "800000" in verdict.reason
+
+
+def test_publication_date_supports_only_claims_about_publication() -> None:
+    verifier = HeuristicVerifier(FakeEmbedder(), min_similarity=0.0)
+    source = [cited("Trump said talks went well.", "CNN", "2025-03-16", None)]
+    assert verifier.verify("CNN published the report on March 16, 2025.", source).supported
+    assert not verifier.verify("The treaty was signed on March 16, 2025.", source).supported
+
+
+def test_verifier_flags_contradiction_by_negation() -> None:
+    verifier = HeuristicVerifier(FakeEmbedder(), min_similarity=0.0)
+    source = [cited("Zelensky rejects the idea of giving up Crimea.", None, None, None)]
+    verdict = verifier.verify("Zelensky accepts the idea of giving up Crimea.", source)
+    assert not verdict.supported and "opposite" in verdict.reason
