@@ -129,7 +129,7 @@ def check_date(value: str | None, name: str) -> str | None:
     try:
         return date.fromisoformat(value.strip()).isoformat()
     except ValueError:
-        raise RagError(f"--{name} {value!r} is not a date; write it as YYYY-MM-DD.") from None
+        raise RagError(f"The {name} date {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2025-03-16.") from None
 
 
 def check_question(question: str) -> str:

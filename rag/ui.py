@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import html
 import logging
 import os
@@ -16,7 +15,7 @@ import gradio as gr
 
 from rag.citations import Answer, Citation
 from rag.errors import RagError
-from rag.pipeline import Pipeline
+from rag.pipeline import Pipeline, check_date
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +35,6 @@ _MARKDOWN = re.compile(r"([\\`*_\[\]{}#|~$])")
 def inert(text: str) -> str:
     """Escape HTML and Markdown syntax so the text displays literally."""
     return html.escape(_MARKDOWN.sub(r"\\\1", text), quote=False)
-
-
-def parse_date(value: str | None, label: str) -> str | None:
-    """Return a YYYY-MM-DD date, None when blank, or raise RagError saying what is wrong."""
-    value = (value or "").strip()
-    if not value:
-        return None
-    try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            raise ValueError(value)
-        return datetime.date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise RagError(f"The {label} date {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2025-03-16.") from None
 
 
 def render_source(c: Citation, also: bool = True) -> str:
@@ -101,7 +87,7 @@ def respond(
     yield reply(SEARCHING)
     try:
         draft = ""
-        options = {"since": parse_date(since, "since"), "until": parse_date(until, "until")}
+        options = {"since": check_date(since, "since"), "until": check_date(until, "until")}
         for event in pipeline.ask_stream(question, k=int(k) if k else None, **options):
             if isinstance(event, Answer):
                 yield reply(render_answer(event))
@@ -121,7 +107,7 @@ def ask_json(
 ) -> dict[str, Any]:
     """Answer a question and return the Answer as a JSON-ready dict, raising gr.Error for user errors."""
     try:
-        options = {"since": parse_date(since, "since"), "until": parse_date(until, "until")}
+        options = {"since": check_date(since, "since"), "until": check_date(until, "until")}
         return pipeline.ask(question, k=int(k) if k else None, **options).model_dump()
     except RagError as exc:
         raise gr.Error(str(exc)) from None
