@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -26,12 +26,6 @@ class Article:
     outlet: str | None = None
     author: str | None = None
     date: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        """Say what to call the article in a list of sources."""
-        return self.title or self.source
 
 
 def decode(data: bytes, name: str) -> str:

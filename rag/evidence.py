@@ -16,7 +16,6 @@ from rag.retrieval import RetrievedChunk
 KEYWORD_WEIGHT = 0.4
 DUPLICATE_SIMILARITY = 0.9
 COVERED_CHUNKS = 4
-FOLLOW = True
 _STOP = frozenset(
     (
         "a an the and or of to in on at for with by from as is are was were be been what which who whom whose "
@@ -121,11 +120,12 @@ def select_evidence(
 
 
 def _cover_chunks(scored: list[Evidence], owners: list[int], limit: int) -> list[Evidence]:
-    """Rank sentences by score, but first the best sentence of each of the top chunks.
+    """Rank sentences by score, but first the best sentence of each top chunk and the one after it.
 
     The embedder rates a vague sentence that shares the question's words ("We'll be talking
     about land.") above a specific one in another well-ranked chunk; taking each top chunk's
-    best sentence first keeps the specific one in the evidence.
+    best sentence first keeps the specific one in the evidence, and its successor often
+    finishes the thought ("Kherson and Zaporizhzhia would receive frozen status...").
     """
     order = sorted(range(len(scored)), key=lambda i: scored[i].score, reverse=True)
     first: list[int] = []
@@ -134,7 +134,7 @@ def _cover_chunks(scored: list[Evidence], owners: list[int], limit: int) -> list
         if best is not None and best not in first:
             first.append(best)
             follower = _next_sentence(scored, best)
-            if FOLLOW and follower is not None and follower not in first:
+            if follower is not None and follower not in first:
                 first.append(follower)
     chosen = first + [i for i in order if i not in first]
     return [scored[i] for i in chosen]

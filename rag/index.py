@@ -33,7 +33,6 @@ class FileRecord:
     outlet: str | None
     author: str | None
     date: str | None
-    near_duplicate_of: str | None = None
 
 
 def _clean(meta: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +74,6 @@ class Index:
                 outlet=_opt(m.get("outlet")),
                 author=_opt(m.get("author")),
                 date=_opt(m.get("date")),
-                near_duplicate_of=_opt(m.get("near_duplicate_of")),
             )
             for id_, m in zip(got["ids"], got["metadatas"] or [], strict=True)
             if m
@@ -135,21 +133,6 @@ class Index:
             ids=[article.source], embeddings=[[1.0]], documents=[article.text], metadatas=[_clean(record)]
         )
         self.chunks.delete(where={"$and": [{"source": article.source}, {"sha256": {"$ne": article.sha256}}]})
-
-    def set_duplicates(self, duplicates: dict[str, str | None]) -> None:
-        """Record, per file, the canonical file it nearly duplicates (None for none)."""
-        if not duplicates:
-            return
-        got = self.files.get(ids=list(duplicates), include=["metadatas"])
-        ids, metas = [], []
-        for id_, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-            meta = {k: v for k, v in dict(meta or {}).items() if k != "near_duplicate_of"}
-            if duplicates[id_]:
-                meta["near_duplicate_of"] = duplicates[id_]
-            ids.append(id_)
-            metas.append(meta)
-        if ids:
-            self.files.update(ids=ids, metadatas=metas)  # type: ignore[arg-type]
 
     def remove(self, source: str) -> None:
         self.files.delete(ids=[source])

@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -83,12 +84,15 @@ class Retriever:
         ]
 
     def _dense(self, n: int, filters: Any) -> Any:
+        return self._vector_index.as_retriever(similarity_top_k=n, filters=filters)
+
+    @cached_property
+    def _vector_index(self) -> Any:
         from llama_index.core import VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
         store = ChromaVectorStore(chroma_collection=self.index.chunks)
-        vector_index = VectorStoreIndex.from_vector_store(store, embed_model=as_llama_index_embedding(self.embedder))
-        return vector_index.as_retriever(similarity_top_k=n, filters=filters)
+        return VectorStoreIndex.from_vector_store(store, embed_model=as_llama_index_embedding(self.embedder))
 
     def _bm25_retriever(self, n: int) -> Any:
         with self._lock:
