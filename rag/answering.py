@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,14 +11,14 @@ from rag.citations import Answer, Removed, marker_numbers, normalise_markers, re
 from rag.evidence import Evidence
 from rag.llm import Message
 from rag.prompts import NO_ANSWER, load_prompt
-from rag.verification import Cited, Verifier, cited
+from rag.verification import MARKER, Cited, Verifier, cited
 
 
 def build_messages(question: str, evidence: Sequence[Evidence]) -> list[Message]:
     """Fill the templates; the fixed system prompt comes first so llama.cpp can reuse its cache."""
     lines = "\n".join(f"[{i}] ({e.label}) {e.text}" for i, e in enumerate(evidence, 1))
     return [
-        {"role": "system", "content": load_prompt("answer_system.txt").format(no_answer=NO_ANSWER)},
+        {"role": "system", "content": load_prompt("answer_system.txt")},
         {"role": "user", "content": load_prompt("answer_user.txt").format(evidence=lines, question=question)},
     ]
 
@@ -26,9 +27,28 @@ def insist_prompt() -> str:
     return load_prompt("answer_insist.txt")
 
 
+_RELEVANT = re.compile(r"^\s*Relevant:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
+_ANSWER = re.compile(r"^\s*Answer:\s*", re.IGNORECASE | re.MULTILINE)
+
+
+def answer_part(draft: str) -> str:
+    """Take the answer out of the model's two-line reply ("Relevant: [2][5]" / "Answer: ...").
+
+    Listing the relevant sentences first makes the small model read the evidence before it
+    decides; "Relevant: none" is its way to decline.
+    """
+    match = _ANSWER.search(draft)
+    if match:
+        return draft[match.end() :].strip()
+    relevant = _RELEVANT.search(draft)
+    if relevant and not MARKER.search(relevant.group(1)):
+        return ""
+    return _RELEVANT.sub("", draft).strip()
+
+
 def is_refusal(draft: str) -> bool:
-    core = NO_ANSWER.rstrip(".").lower()
-    return core in draft.lower() or draft.strip() == ""
+    answer = answer_part(draft)
+    return not answer or NO_ANSWER.rstrip(".").lower() in answer.lower()
 
 
 RECITE_SIMILARITY = 0.6
@@ -88,9 +108,9 @@ def _recite(question: str, claim: str, texts: list[Cited], verifier: Verifier) -
 
 def finish(question: str, draft: str, evidence: Sequence[Evidence], verifier: Verifier, model: str) -> Answer:
     """Turn a model draft into an Answer, abstaining when no supported sentence remains."""
-    if is_refusal(draft) and not marker_numbers(draft):
+    if is_refusal(draft):
         return abstain(question, evidence, model)
-    checked = check_draft(question, draft, evidence, verifier)
+    checked = check_draft(question, answer_part(draft), evidence, verifier)
     if not checked.kept:
         answer = abstain(question, evidence, model)
         answer.removed = checked.removed

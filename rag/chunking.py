@@ -16,9 +16,10 @@ _ABBREVIATIONS = frozenset(
         "p.m"
     ).split()
 )
-# A sentence ends at . ! ? or … (plus closing quotes/brackets) followed by whitespace.
-_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
-_NEXT_STARTS_SENTENCE = re.compile(r"\s+[\"'“‘(\[]?[A-Z0-9À-ÖØ-Þ]")
+# A sentence ends at . ! ? or … (plus closing quotes/brackets and citation markers) followed by whitespace.
+_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?:\s*\[\d+\])*(?=\s)")
+# A citation marker ("[3]") after a full stop still belongs to the sentence before it.
+_NEXT_STARTS_SENTENCE = re.compile(r"\s+(?!\[\d+\])[\"'“‘(\[]?[A-Z0-9À-ÖØ-Þ]")
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:

@@ -86,6 +86,8 @@ def renumber(sentences: list[tuple[str, list[int]]]) -> tuple[str, list[int]]:
                 order.append(index)
         marks = "".join(f"[{order.index(i) + 1}]" for i in dict.fromkeys(cited))
         body = sentence.rstrip()
-        stop = body[-1] if body and body[-1] in ".!?" else ""
-        parts.append(f"{body[: len(body) - len(stop)].rstrip()} {marks}{stop}".replace("  ", " "))
+        if body.endswith((".", "!", "?")):
+            parts.append(f"{body[:-1].rstrip()} {marks}{body[-1]}")
+        else:  # no stop, or a stop inside closing quotes: the markers follow
+            parts.append(f"{body} {marks}")
     return " ".join(parts), order

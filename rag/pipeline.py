@@ -108,11 +108,18 @@ class Pipeline:
         yield answer
 
     def _generate(self, messages: list[Message]) -> Generator[str, None, str]:
-        pieces = []
+        """Stream the reply's answer line to the caller; return the whole reply."""
+        reply, answer_at, streamed = "", -1, 0
         for piece in self.llm.stream(messages, self.settings.max_tokens):
-            pieces.append(piece)
-            yield piece
-        return "".join(pieces)
+            reply += piece
+            if answer_at < 0 and (start := reply.find("Answer:")) >= 0:
+                answer_at = start + len("Answer:")
+            if answer_at >= 0:
+                answer = reply[answer_at:].lstrip()
+                if len(answer) > streamed:
+                    yield answer[streamed:]
+                    streamed = len(answer)
+        return reply
 
     def ask(self, question: str, **options: str | int | None) -> Answer:
         """Answer a question with citations, or abstain."""

@@ -15,7 +15,7 @@ PROMPTS_DIR = PROJECT_DIR / "prompts"
 NO_ANSWER = "The articles do not answer this question."
 
 EXPECTED_VARIABLES = {
-    "answer_system.txt": {"no_answer"},
+    "answer_system.txt": set(),
     "answer_user.txt": {"evidence", "question"},
     "answer_insist.txt": set(),
 }

@@ -58,3 +58,8 @@ def test_a_sentence_longer_than_the_budget_is_its_own_chunk() -> None:
     article = parse_article("a.txt", ("word " * 50 + ". Short one.").encode())
     chunks = chunk_article(article, max_words=10, overlap_sentences=0)
     assert [len(c.sentences) for c in chunks] == [1, 1]
+
+
+def test_a_citation_marker_after_the_stop_stays_with_its_sentence() -> None:
+    text = "He called it “solution-oriented.” [1] Trump agreed. [2][3] Next one."
+    assert sentences(text) == ["He called it “solution-oriented.” [1]", "Trump agreed. [2][3]", "Next one."]

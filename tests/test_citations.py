@@ -19,3 +19,9 @@ def test_renumber_by_first_appearance() -> None:
 
 def test_strip_markers_tidies_spacing() -> None:
     assert strip_markers("Moscow controls almost 20% [2].") == "Moscow controls almost 20%."
+
+
+def test_markers_follow_a_stop_that_closes_a_quote() -> None:
+    assert normalise_markers("It was “very useful.” [2] Then.") == "It was “very useful.” [2] Then."
+    text, _ = renumber([("It was “very useful.”", [4]), ("Next.", [4])])
+    assert text == "It was “very useful.” [1] Next [1]."

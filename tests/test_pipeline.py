@@ -64,11 +64,20 @@ def test_irrelevant_question_abstains_without_calling_the_llm(fake_pipeline: Pip
     assert fake_llm.prompts == []
 
 
-def test_stream_yields_pieces_then_the_answer(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
-    fake_llm.replies.append(NO_ANSWER)
+def test_stream_shows_only_the_answer_line_then_the_answer(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    fake_llm.replies.append("Relevant: [1]\nAnswer: Some words of the answer [1].")
     events = list(fake_pipeline.ask_stream(QUESTION))
-    assert all(isinstance(e, str) for e in events[:-1]) and len(events) > 2
-    assert isinstance(events[-1], Answer)
+    pieces, final = events[:-1], events[-1]
+    assert all(isinstance(e, str) for e in pieces) and len(pieces) > 2
+    assert "".join(pieces) == "Some words of the answer [1]."  # type: ignore[arg-type]
+    assert isinstance(final, Answer)
+
+
+def test_relevant_none_is_a_refusal(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    fake_pipeline.settings.insist_relevance = 2.0
+    fake_llm.replies.append("Relevant: none")
+    answer = fake_pipeline.ask(QUESTION)
+    assert (answer.answered, answer.text) == (False, NO_ANSWER)
 
 
 @pytest.mark.parametrize(("question", "message"), [("   ", "empty"), ("x" * 5000, "characters long")])
@@ -114,7 +123,7 @@ def test_prompt_puts_the_fixed_instructions_first(fake_pipeline: Pipeline, fake_
     fake_pipeline.ask("What did Merz say about red lines?")
     first, second = fake_llm.prompts
     assert first[0] == second[0] and first[0]["role"] == "system"
-    assert NO_ANSWER in first[0]["content"]
+    assert QUESTION not in first[0]["content"] and QUESTION in first[1]["content"]
 
 
 def test_malformed_date_filter_is_a_clear_error(fake_pipeline: Pipeline) -> None:
