@@ -31,15 +31,21 @@ _RELEVANT = re.compile(r"^\s*Relevant:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 _ANSWER = re.compile(r"^\s*Answer:\s*", re.IGNORECASE | re.MULTILINE)
 
 
+def answer_start(reply: str) -> int:
+    """Where the answer line's text begins in a (partial) reply, or -1 before it has begun."""
+    match = _ANSWER.search(reply)
+    return match.end() if match else -1
+
+
 def answer_part(draft: str) -> str:
     """Take the answer out of the model's two-line reply ("Relevant: [2][5]" / "Answer: ...").
 
     Listing the relevant sentences first makes the small model read the evidence before it
     decides; "Relevant: none" is its way to decline.
     """
-    match = _ANSWER.search(draft)
-    if match:
-        return draft[match.end() :].strip()
+    start = answer_start(draft)
+    if start >= 0:
+        return draft[start:].strip()
     relevant = _RELEVANT.search(draft)
     if relevant and not MARKER.search(relevant.group(1)):
         return ""

@@ -9,7 +9,7 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from rag.answering import abstain, build_messages, finish, insist_prompt, is_refusal
+from rag.answering import abstain, answer_start, build_messages, finish, insist_prompt, is_refusal
 from rag.citations import Answer
 from rag.config import Settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder
@@ -112,8 +112,8 @@ class Pipeline:
         reply, answer_at, streamed = "", -1, 0
         for piece in self.llm.stream(messages, self.settings.max_tokens):
             reply += piece
-            if answer_at < 0 and (start := reply.find("Answer:")) >= 0:
-                answer_at = start + len("Answer:")
+            if answer_at < 0:
+                answer_at = answer_start(reply)
             if answer_at >= 0:
                 answer = reply[answer_at:].lstrip()
                 if len(answer) > streamed:
