@@ -19,8 +19,9 @@ from rag.errors import RagError
 if TYPE_CHECKING:
     from rag.ingest import IngestReport
     from rag.pipeline import Pipeline
+    from rag.session import Session
 
-__all__ = ["Answer", "Citation", "RagError", "Settings", "ask", "ask_stream", "get_pipeline", "ingest"]
+__all__ = ["Answer", "Citation", "RagError", "Session", "Settings", "ask", "ask_stream", "get_pipeline", "ingest"]
 
 _default: Pipeline | None = None
 _default_lock = threading.Lock()
@@ -52,3 +53,11 @@ def ask_stream(
 def ingest(paths: Sequence[str | Path] | None = None) -> IngestReport:
     """Index new and changed articles (default: the corpus folder) and drop removed ones."""
     return get_pipeline().ingest([Path(p) for p in paths] if paths else None)
+
+
+def __getattr__(name: str) -> object:
+    if name == "Session":  # imported lazily: it pulls in the pipeline and its models' libraries
+        from rag.session import Session
+
+        return Session
+    raise AttributeError(f"module 'rag' has no attribute {name!r}")
