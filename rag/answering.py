@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from rag.chunking import split_sentences
 from rag.citations import Answer, Removed, marker_numbers, normalise_markers, renumber, strip_markers
+from rag.conflicts import describe, find_conflicts
 from rag.evidence import Evidence
 from rag.llm import Message
 from rag.prompts import NO_ANSWER, load_prompt
@@ -25,6 +26,15 @@ def build_messages(question: str, evidence: Sequence[Evidence]) -> list[Message]
 
 def insist_prompt() -> str:
     return load_prompt("answer_insist.txt")
+
+
+def check_prompt() -> str:
+    return load_prompt("answer_check.txt")
+
+
+def check_says_no(reply: str) -> bool:
+    """Read the model's one-word verdict on its own answer; anything but a clear "no" lets it stand."""
+    return re.match(r"\W*no\b", reply.strip(), re.IGNORECASE) is not None
 
 
 _RELEVANT = re.compile(r"^\s*Relevant:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
@@ -115,20 +125,31 @@ def _recite(question: str, claim: str, texts: list[Cited], verifier: Verifier) -
 def finish(question: str, draft: str, evidence: Sequence[Evidence], verifier: Verifier, model: str) -> Answer:
     """Turn a model draft into an Answer, abstaining when no supported sentence remains."""
     if is_refusal(draft):
-        return abstain(question, evidence, model)
+        return abstain(question, evidence, model, "The model found no evidence sentence that answers the question.")
     checked = check_draft(question, answer_part(draft), evidence, verifier)
     if not checked.kept:
-        answer = abstain(question, evidence, model)
+        answer = abstain(question, evidence, model, "No sentence of the draft answer was supported by its citations.")
         answer.removed = checked.removed
         return answer
-    text, order = renumber(checked.kept)
+    text, order = renumber(checked.kept + conflict_notes(checked.kept, evidence))
     citations = [evidence[index].citation(n) for n, index in enumerate(order, 1)]
     return Answer(
         question=question, text=text, answered=True, citations=citations, removed=checked.removed, model=model
     )
 
 
-def abstain(question: str, evidence: Sequence[Evidence], model: str = "") -> Answer:
+def conflict_notes(kept: list[tuple[str, list[int]]], evidence: Sequence[Evidence]) -> list[tuple[str, list[int]]]:
+    """For each disagreement among the evidence that the answer touches, a sentence giving every figure."""
+    used = {i for _, cited in kept for i in cited}
+    said = " ".join(sentence for sentence, _ in kept)
+    notes = []
+    for conflict in find_conflicts(evidence):
+        if used & set(conflict.indices) or any(f.text.split()[-1] in said for f in conflict.figures):
+            notes.append(describe(conflict, evidence))
+    return notes
+
+
+def abstain(question: str, evidence: Sequence[Evidence], model: str = "", reason: str = "") -> Answer:
     """The fixed refusal, citing nothing, with the closest evidence for the reader."""
     closest = [e.citation(i) for i, e in enumerate(evidence[:3], 1)]
-    return Answer(question=question, text=NO_ANSWER, answered=False, evidence=closest, model=model)
+    return Answer(question=question, text=NO_ANSWER, answered=False, evidence=closest, reason=reason, model=model)

@@ -41,6 +41,7 @@ class Answer(BaseModel):
         default_factory=list, description="When abstaining: the closest sentences found, for the reader to judge."
     )
     removed: list[Removed] = Field(default_factory=list)
+    reason: str = Field("", description="When abstaining: why the system declined to answer.")
     model: str = ""
     seconds: float = 0.0
 

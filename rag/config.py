@@ -48,6 +48,10 @@ class Settings(BaseSettings):
         0.6, description="Best evidence score above which a refusal is questioned once before it stands."
     )
 
+    self_check: bool = Field(
+        True, description="After drafting, ask the model whether the evidence answers the question as asked."
+    )
+
     # Generation
     llm: LocalModel = Field("qwen2.5-coder-1.5b", description="Bundled local model used when no llm_url is set.")
     llm_url: str | None = Field(None, description="OpenAI-compatible server base URL (e.g. http://127.0.0.1:8080/v1).")

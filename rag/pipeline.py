@@ -9,7 +9,17 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from rag.answering import abstain, answer_start, build_messages, finish, insist_prompt, is_refusal
+from rag.answerability import unknown_names
+from rag.answering import (
+    abstain,
+    answer_start,
+    build_messages,
+    check_prompt,
+    check_says_no,
+    finish,
+    insist_prompt,
+    is_refusal,
+)
 from rag.citations import Answer
 from rag.config import Settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder
@@ -93,8 +103,11 @@ class Pipeline:
         started = time.perf_counter()
         evidence = self.evidence(question, k=k, since=since, until=until)
         model = self.llm.name
-        if not evidence or evidence[0].score < self.settings.min_relevance:
-            answer = abstain(question, evidence, model)
+        unknown = unknown_names(question, self.retriever.vocabulary())
+        if unknown:
+            answer = abstain(question, evidence, model, f"No indexed article mentions {' or '.join(unknown)}.")
+        elif not evidence or evidence[0].score < self.settings.min_relevance:
+            answer = abstain(question, evidence, model, "Nothing in the articles is close enough to the question.")
         else:
             messages = build_messages(question, evidence)
             draft = yield from self._generate(messages)
@@ -104,8 +117,24 @@ class Pipeline:
                 messages += [{"role": "assistant", "content": draft}, {"role": "user", "content": insist_prompt()}]
                 draft = yield from self._generate(messages)
             answer = finish(question, draft, evidence, self.verifier, model)
+            if answer.answered and self.settings.self_check and self._check_says_no(messages, draft):
+                answer = abstain(
+                    question,
+                    evidence,
+                    model,
+                    "Asked to check its answer, the model found the evidence does not answer the question.",
+                )
         answer.seconds = round(time.perf_counter() - started, 3)
         yield answer
+
+    def _check_says_no(self, messages: list[Message], draft: str) -> bool:
+        """Ask the model whether the evidence answers the question as asked.
+
+        The check continues the answering exchange, so llama.cpp reuses the whole prompt in its
+        cache and only reads the short check question: about a second on two cores.
+        """
+        turn = [*messages, {"role": "assistant", "content": draft}, {"role": "user", "content": check_prompt()}]
+        return check_says_no("".join(self.llm.stream(turn, 3)))
 
     def _generate(self, messages: list[Message]) -> Generator[str, None, str]:
         """Stream the reply's answer line to the caller; return the whole reply."""

@@ -18,6 +18,7 @@ EXPECTED_VARIABLES = {
     "answer_system.txt": set(),
     "answer_user.txt": {"evidence", "question"},
     "answer_insist.txt": set(),
+    "answer_check.txt": set(),
 }
 
 

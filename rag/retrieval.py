@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from rag.embedding import Embedder
 from rag.index import Index, date_ordinal
 
 RRF_K = 60.0
+WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ0-9]*")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Retriever:
         self.settings = settings
         self._bm25: Any = None
         self._bm25_key: tuple[tuple[str, str], ...] | None = None
+        self._vocabulary: frozenset[str] = frozenset()
         self._nodes: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -96,21 +99,31 @@ class Retriever:
 
     def _bm25_retriever(self, n: int) -> Any:
         with self._lock:
-            key = tuple(sorted((r.source, r.sha256) for r in self.index.manifest().values()))
-            if key != self._bm25_key:
-                self._bm25 = _build_bm25(self.index) if key else None
-                self._bm25_key = key
+            self._refresh()
             if self._bm25 is not None:
                 self._bm25.similarity_top_k = min(n, len(self._bm25.corpus))
             return self._bm25
 
+    def vocabulary(self) -> frozenset[str]:
+        """Every word of the indexed articles, lower-cased; rebuilt with BM25 when the corpus changes."""
+        with self._lock:
+            self._refresh()
+            return self._vocabulary
 
-def _build_bm25(index: Index) -> Any:
+    def _refresh(self) -> None:
+        key = tuple(sorted((r.source, r.sha256) for r in self.index.manifest().values()))
+        if key != self._bm25_key:
+            got = self.index.all_chunks() if key else {"ids": [], "documents": [], "metadatas": []}
+            self._bm25 = _build_bm25(got)
+            self._vocabulary = frozenset(w.lower() for text in got["documents"] for w in WORD.findall(text))
+            self._bm25_key = key
+
+
+def _build_bm25(got: Any) -> Any:
     import Stemmer
     from llama_index.core.schema import BaseNode, TextNode
     from llama_index.retrievers.bm25 import BM25Retriever
 
-    got = index.all_chunks()
     nodes: list[BaseNode] = [
         TextNode(id_=id_, text=doc, metadata=meta)
         for id_, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)

@@ -1,0 +1,53 @@
+"""Can the articles answer this at all? Cheap checks made before and after the model drafts.
+
+Evidence scores say whether anything on the topic was found; they cannot tell "what did Xi
+Jinping say about the plan?" from a question the articles do answer, because the plan is all
+over the evidence. The checks here look at what the question is about instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from rag.retrieval import WORD
+from rag.verification import claim_entities
+
+_CALENDAR = frozenset(
+    "january february march april may june july august september october november december "
+    "monday tuesday wednesday thursday friday saturday sunday".split()
+)
+
+
+def unknown_names(question: str, vocabulary: Collection[str]) -> list[str]:
+    """Names the question uses that no indexed article contains, allowing for misspellings.
+
+    Months and weekdays are left out: "in March" constrains a date, it does not name a subject.
+    """
+    words = {part for name in claim_entities(question) for part in WORD.findall(name) if len(part) > 1}
+    return sorted(w for w in words if w.lower() not in _CALENDAR and not _known(w.lower(), vocabulary))
+
+
+def _known(word: str, vocabulary: Collection[str]) -> bool:
+    if word in vocabulary:
+        return True
+    # "Zelenksy", "Witkof", "Zaporizhia": a reader's spelling of a name the articles do use.
+    tolerance = 2 if len(word) >= 6 else 1 if len(word) >= 4 else 0
+    return tolerance > 0 and any(
+        abs(len(known) - len(word)) <= tolerance and known[0] == word[0] and _distance(word, known) <= tolerance
+        for known in vocabulary
+    )
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance with adjacent transpositions counted as one edit."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
