@@ -96,7 +96,9 @@ def browser() -> Iterator:
 @pytest.fixture
 def page(browser, server: str) -> Iterator:  # type: ignore[no-untyped-def]
     """A fresh browser tab on the app, with alerts recorded instead of shown."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 1000}, permissions=["clipboard-read", "clipboard-write"]
+    )
     page = context.new_page()
     page.dialogs = []  # type: ignore[attr-defined]
     page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.accept()))  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.e2e
 ANSWER_MS = 120_000
 TROOPS = "How many troops would Ukraine's army be limited to?"
 REFUSAL = "The articles do not answer this question."
+SUPER_BOWL = "Who won the 2024 Super Bowl?"
 BRIDGE = (
     "Kellerton closes the Zorblatt Bridge\n"
     "KELLERTON (Valley Courier) — The Zorblatt Bridge in Kellerton was closed on Monday after engineers found "
@@ -78,13 +79,22 @@ def test_an_answer_streams_with_chips_that_open_the_cited_sentence(page) -> None
     assert viewer and box and viewer["y"] <= box["y"] <= viewer["y"] + viewer["height"], "not scrolled into view"
     page.screenshot(path=str(ARTIFACTS / "answer.png"), full_page=True)
 
+    page.click("#copy-answer")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "600,000" in copied and "\n\nReferences:\n\n1. " in copied and "[1]" in copied
 
-def test_an_unanswerable_question_gets_the_refusal(page) -> None:  # type: ignore[no-untyped-def]
-    ask(page, "Who won the 2024 Super Bowl?")
+
+def test_an_example_the_articles_do_not_answer_gets_the_refusal_and_start_over_clears(page) -> None:  # type: ignore[no-untyped-def]
+    example = page.locator("#chatbot").get_by_text(SUPER_BOWL)
+    example.click()
     answer = last_answer(page)
     answer.filter(has_text=REFUSAL).wait_for(timeout=ANSWER_MS)
     assert "Sources" not in answer.inner_text()
     page.screenshot(path=str(ARTIFACTS / "refusal.png"), full_page=True)
+
+    page.click("#new-chat")
+    example.wait_for(timeout=10_000)  # the examples are back on the empty chat
+    assert page.locator('#chatbot [data-testid="bot"]').count() == 0
 
 
 def test_an_uploaded_article_can_be_asked_about(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
