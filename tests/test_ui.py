@@ -15,6 +15,7 @@ from rag.citations import Answer, Citation
 from rag.config import Settings
 from rag.embedding import FakeEmbedder
 from rag.errors import RagError
+from rag.index import ingest_lock
 from rag.llm import FakeLLM
 from rag.pipeline import Pipeline
 from rag.prompts import NO_ANSWER
@@ -372,3 +373,22 @@ def test_only_models_whose_weights_are_here_are_offered(tmp_path: Path) -> None:
     (name,) = local_alternatives(pipeline)
     assert name == "qwen2.5-coder-0.5b"
     assert local_alternatives(pipeline)[name].embedder is pipeline.embedder
+
+
+def test_an_upload_never_replaces_a_file_already_in_the_corpus_folder(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    pipeline.ensure_index()
+    stray = pipeline.settings.corpus_dir / "notes.txt"
+    stray.write_bytes(b"kept as it is")  # in the folder, not indexed yet
+    with pytest.raises(RagError, match="already exists in the corpus folder"):
+        corpus.add_article(pipeline, "notes.txt", GOOD)
+    assert stray.read_bytes() == b"kept as it is"
+
+
+def test_an_upload_during_another_ingest_is_refused_and_leaves_no_file(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    pipeline.ensure_index()
+    with ingest_lock(pipeline.settings), pytest.raises(RagError, match="Another `rag ingest`"):
+        corpus.add_article(pipeline, "ferry.txt", GOOD)
+    assert not (pipeline.settings.corpus_dir / "ferry.txt").exists()
+    assert "ferry.txt" not in pipeline.index.manifest()
