@@ -77,7 +77,7 @@ def add_article(pipeline: Pipeline, name: str, data: bytes) -> str:
         target.unlink(missing_ok=True)
         raise RagError(report.failed[source])
     chunks = pipeline.index.manifest()[source].chunks
-    return f"Added {source} ({chunks} chunks)."
+    return f"Added {source} ({chunks} chunk{'s' if chunks != 1 else ''})."
 
 
 def delete_article(pipeline: Pipeline, source: str) -> str:

@@ -148,9 +148,9 @@ def upload_files(pipeline: Pipeline, paths: list[str], progress: Callable[..., A
         try:
             with open(path, "rb") as handle:
                 data = handle.read(corpus.MAX_UPLOAD_BYTES + 1)  # enough to tell that it is too big
-            lines.append(f"✅ {inert(corpus.add_article(pipeline, name, data))}")
+            lines.append(inert(corpus.add_article(pipeline, name, data)))
         except (RagError, OSError) as exc:
-            lines.append(f"❌ {inert(str(exc))}")
+            lines.append(f"**Not added:** {inert(str(exc))}")
     return "\n\n".join(lines) or "No file was uploaded."
 
 
@@ -158,9 +158,9 @@ def delete_file(pipeline: Pipeline, source: str | None) -> str:
     if not source:
         return "Nothing deleted."
     try:
-        return f"🗑️ {inert(corpus.delete_article(pipeline, source))}"
+        return inert(corpus.delete_article(pipeline, source))
     except RagError as exc:
-        return f"❌ {inert(str(exc))}"
+        return f"**Not deleted:** {inert(str(exc))}"
 
 
 def local_alternatives(pipeline: Pipeline) -> dict[str, Pipeline]:
@@ -279,7 +279,13 @@ def build_app(pipeline: Pipeline, alternatives: Mapping[str, Pipeline] | None = 
                             visible=len(pipelines) > 1,
                         )
                 with gr.Tab("Articles", elem_id="articles-tab"):
-                    table = gr.Dataframe(headers=ARTICLE_COLUMNS, interactive=False, elem_id="articles", wrap=True)
+                    table = gr.Dataframe(
+                        headers=ARTICLE_COLUMNS,
+                        interactive=False,
+                        elem_id="articles",
+                        wrap=True,
+                        column_widths=["24%", "40%", "14%", "13%", "9%"],
+                    )
                     files = gr.File(
                         label="Add articles (.txt, .md, .html)",
                         file_count="multiple",
