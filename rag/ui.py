@@ -1,62 +1,74 @@
-"""The chat web UI: streamed, verified, cited answers in a Gradio app, plus an `ask` JSON endpoint."""
+"""The chat web UI: streamed, cited answers, an article viewer and a corpus panel, plus an `ask` JSON endpoint."""
 
 from __future__ import annotations
 
-import html
 import logging
 import os
-import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # must be set before gradio is imported
 
 import gradio as gr
 
-from rag.citations import Answer, Citation
+from rag import corpus
+from rag.citations import Answer
 from rag.errors import RagError
 from rag.pipeline import Pipeline, check_date
+from rag.session import Session
+from rag.views import CITE_PREFIX, answer_markdown, article_html, inert, parse_cite_link, render_answer
+from rag.weights import LOCAL_MODELS
+
+__all__ = ["SEARCHING", "ask_json", "build_app", "inert", "render_answer", "respond", "serve", "status"]
 
 log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
 
 EXAMPLES = [
-    "What land terms were proposed?",
+    "How many troops would Ukraine's army be limited to?",
     "How much of Ukraine's territory does Russia control?",
     "What tariffs did Trump announce on India?",
     "Who won the 2024 Super Bowl?",
 ]
 SEARCHING = "_Searching the articles…_"
-# Markdown syntax that could turn article or model text into links, images, emphasis, tables or maths.
-_MARKDOWN = re.compile(r"([\\`*_\[\]{}#|~$])")
+VIEWER_EMPTY = "<p class='article-head'>Click a [n] marker or a source to read the cited sentence in its article.</p>"
+ARTICLE_COLUMNS = ["File", "Title", "Outlet", "Date", "Chunks"]
 
-
-def inert(text: str) -> str:
-    """Escape HTML and Markdown syntax so the text displays literally."""
-    return html.escape(_MARKDOWN.sub(r"\\\1", text), quote=False)
-
-
-def render_source(c: Citation, also: bool = True) -> str:
-    """Render one citation as a Markdown source line and its quoted sentence."""
-    head = " · ".join(filter(None, [c.title, c.outlet, c.date or "date unknown", c.source]))
-    lines = [f"\\[{c.n}\\] {inert(head)}  ", f"> “{inert(' '.join(c.quote.split()))}”"]
-    if also and c.also_reported_by:
-        lines.append(f"\n_Also reported by: {inert(', '.join(c.also_reported_by))}_")
-    return "\n".join(lines)
-
-
-def render_answer(answer: Answer) -> str:
-    """Render a final Answer as Markdown: the verified text, then its numbered sources."""
-    parts = [inert(answer.text)]
-    if answer.citations:
-        parts.append("**Sources**")
-        parts.extend(render_source(c) for c in answer.citations)
-    elif answer.evidence:
-        parts.append("**Closest passages found (they do not answer the question):**")
-        parts.extend(render_source(c, also=False) for c in answer.evidence)
-    parts.append(f"_{inert(answer.model or 'model')} · {answer.seconds:.1f} s_")
-    return "\n\n".join(parts)
+# Global styles and the one piece of page script: a click on a citation link asks the viewer to open it.
+HEAD = """<style>
+#chatbot a[href^="#cite/"] { text-decoration: none; }
+#chatbot p > a[href^="#cite/"] { display: inline-block; padding: 0 .35em; margin: 0 .1em; border-radius: .6em;
+  background: var(--color-accent-soft); font-size: .85em; font-weight: 600; }
+</style>"""
+VIEWER_CSS = """
+.article-head { font-weight: 600; margin-bottom: .5em; }
+.article-text { white-space: pre-wrap; line-height: 1.5; }
+mark.cited { background: #ffe066; color: #000; padding: 0 .1em; }
+"""
+VIEWER_JS = f"""
+window.ragOpenCitation = (link) => trigger('click', {{cite: link}});
+if (!window.ragCiteListener) {{
+  window.ragCiteListener = true;
+  document.addEventListener('click', (event) => {{
+    const a = event.target.closest && event.target.closest('a[href^="{CITE_PREFIX}"]');
+    if (!a) return;
+    event.preventDefault();
+    event.stopPropagation();
+    window.ragOpenCitation(a.getAttribute('href'));
+  }}, true);
+}}
+watch('value', () => {{
+  const mark = element.querySelector('mark.cited');
+  if (mark) mark.scrollIntoView({{block: 'center'}});
+}});
+"""
+COPY_JS = "(text) => { if (text) navigator.clipboard.writeText(text); }"
+# Runs before `delete`, which gets its return value as inputs: an empty name when the user cancels.
+CONFIRM_DELETE_JS = """(source, model) => [
+  source && confirm(`Delete ${source} from the corpus folder and the index?`) ? source : '', model
+]"""
 
 
 def status(pipeline: Pipeline) -> str:
@@ -69,7 +81,7 @@ def status(pipeline: Pipeline) -> str:
 
 
 def respond(
-    pipeline: Pipeline,
+    session: Session,
     question: str,
     history: list[Message] | None,
     k: float | None = None,
@@ -88,7 +100,7 @@ def respond(
     try:
         draft = ""
         options = {"since": check_date(since, "since"), "until": check_date(until, "until")}
-        for event in pipeline.ask_stream(question, k=int(k) if k else None, **options):
+        for event in session.ask_stream(question, k=int(k) if k else None, **options):
             if isinstance(event, Answer):
                 yield reply(render_answer(event))
             else:
@@ -113,12 +125,79 @@ def ask_json(
         raise gr.Error(str(exc)) from None
 
 
-def build_app(pipeline: Pipeline) -> gr.Blocks:
-    """Build the chat UI and the `ask` API endpoint for one pipeline."""
+def open_citation(pipeline: Pipeline, link: str) -> str:
+    """Render the article a citation link points at, its sentence highlighted."""
+    try:
+        source, start, end = parse_cite_link(link)
+    except RagError as exc:
+        return f"<p>{inert(str(exc))}</p>"
+    return article_html(pipeline.index.article_text(source), source, start, end)
 
-    def answer(question: str, history: list[Message], k: float, since: str, until: str) -> Iterator[list[Message]]:
+
+def article_rows(pipeline: Pipeline) -> list[list[Any]]:
+    return [[r.source, r.title, r.outlet, r.date, r.chunks] for r in corpus.list_articles(pipeline)]
+
+
+def upload_files(pipeline: Pipeline, paths: list[str], progress: Callable[..., Any] | None = None) -> str:
+    """Add each uploaded file to the corpus; return one line per file saying what happened."""
+    lines = []
+    for i, path in enumerate(paths or []):
+        name = Path(path).name
+        if progress:
+            progress(i / len(paths), desc=f"Indexing {name}")
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(corpus.MAX_UPLOAD_BYTES + 1)  # enough to tell that it is too big
+            lines.append(inert(corpus.add_article(pipeline, name, data)))
+        except (RagError, OSError) as exc:
+            lines.append(f"**Not added:** {inert(str(exc))}")
+    return "\n\n".join(lines) or "No file was uploaded."
+
+
+def delete_file(pipeline: Pipeline, source: str | None) -> str:
+    if not source:
+        return "Nothing deleted."
+    try:
+        return inert(corpus.delete_article(pipeline, source))
+    except RagError as exc:
+        return f"**Not deleted:** {inert(str(exc))}"
+
+
+def local_alternatives(pipeline: Pipeline) -> dict[str, Pipeline]:
+    """Pipelines for the other bundled models whose GGUF is here, sharing the embedder and verifier."""
+    if pipeline.settings.llm_url:
+        return {}
+    models = {}
+    for name, spec in LOCAL_MODELS.items():
+        if name != pipeline.settings.llm and (pipeline.settings.model_dir / spec.filename).exists():
+            settings = pipeline.settings.model_copy(update={"llm": name})
+            models[name] = Pipeline(settings, embedder=pipeline.embedder, verifier=pipeline.verifier)
+    return models
+
+
+def build_app(pipeline: Pipeline, alternatives: Mapping[str, Pipeline] | None = None) -> gr.Blocks:
+    """Build the UI and the `ask` API endpoint; `alternatives` are pipelines for other models to offer."""
+    pipelines = {pipeline.llm.name: pipeline, **(alternatives or {})}
+
+    def chosen(model: str | None) -> Pipeline:
+        return pipelines.get(model or "", pipeline)
+
+    def answer(
+        question: str, history: list[Message], k: float, since: str, until: str, model: str, session: Session | None
+    ) -> Iterator[tuple[list[Message], Session, str]]:
         """Stream the reply to the question taken from the textbox or an example."""
-        yield from respond(pipeline, question, history, k, since, until)
+        session = session or Session(pipeline)
+        session.pipeline = chosen(model)
+        turns, copy = len(session.turns), ""
+        for shown in respond(session, question, history, k, since, until):
+            if len(session.turns) > turns:  # the verified answer has arrived
+                copy = answer_markdown(session.turns[-1].answer)
+            yield shown, session, copy
+
+    def start_over(session: Session | None) -> tuple[list[Message], str, Session | None, str, str]:
+        if session:
+            session.reset()
+        return [], "", session, "", VIEWER_EMPTY
 
     def ask(question: str, k: int | None = None, since: str | None = None, until: str | None = None) -> dict[str, Any]:
         """Answer a question from the articles; returns the Answer (text, citations, ...) as JSON."""
@@ -132,54 +211,128 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
         """Take the clicked example's question."""
         return str(evt.value.get("text") or "")
 
+    def show_citation(evt: gr.EventData) -> str:
+        return open_citation(pipeline, str(getattr(evt, "cite", "")))
+
+    def show_article(source: str | None) -> str:
+        if not source:
+            return VIEWER_EMPTY
+        return article_html(pipeline.index.article_text(source), source)
+
+    def corpus_view(message: str, model: str | None = None) -> tuple[str, Any, Any, str]:
+        sources = [r.source for r in corpus.list_articles(pipeline)]
+        return message, article_rows(pipeline), gr.update(choices=sources, value=None), status(chosen(model))
+
+    # Gradio finds its progress tracker by this default value.
+    def upload(paths: list[str] | None, model: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        return (*corpus_view(upload_files(pipeline, paths or [], progress), model), None)
+
+    def delete(source: str | None, model: str) -> tuple[str, Any, Any, str]:
+        return corpus_view(delete_file(pipeline, source), model)
+
     with gr.Blocks(title="Ask the news", analytics_enabled=False) as app:
         gr.Markdown("## Ask the news\nAnswers come only from the indexed articles, with the sentences they rest on.")
         status_line = gr.Markdown(elem_id="status")
-        chatbot = gr.Chatbot(
-            label="Answers",
-            elem_id="chatbot",
-            height=520,
-            examples=[{"text": q} for q in EXAMPLES],
-            sanitize_html=True,
-            allow_tags=False,
-            # Dollar amounts in news would otherwise be typeset as maths.
-            latex_delimiters=[],
-            feedback_options=None,
-        )
         with gr.Row():
-            box = gr.Textbox(
-                placeholder="Ask a question about the articles…",
-                show_label=False,
-                elem_id="question",
-                scale=8,
-                max_length=2000,
-                autofocus=True,
-            )
-            send = gr.Button("Ask", variant="primary", elem_id="ask", scale=1)
-            clear = gr.Button("New chat", elem_id="new-chat", scale=1)
-        with gr.Accordion("Options", open=False):
-            top_k = min(max(pipeline.settings.top_k, 1), 20)
-            k = gr.Slider(1, 20, value=top_k, step=1, label="Chunks to retrieve (k)")
-            with gr.Row():
-                since = gr.Textbox(label="Since (YYYY-MM-DD)", placeholder="blank = no limit", elem_id="since")
-                until = gr.Textbox(label="Until (YYYY-MM-DD)", placeholder="blank = no limit", elem_id="until")
+            with gr.Column(scale=3):
+                with gr.Tab("Chat"):
+                    chatbot = gr.Chatbot(
+                        label="Answers",
+                        elem_id="chatbot",
+                        height=520,
+                        examples=[{"text": q} for q in EXAMPLES],
+                        sanitize_html=True,
+                        allow_tags=False,
+                        # Dollar amounts in news would otherwise be typeset as maths.
+                        latex_delimiters=[],
+                        feedback_options=None,
+                        buttons=["copy", "copy_all"],
+                    )
+                    with gr.Row():
+                        box = gr.Textbox(
+                            placeholder="Ask a question about the articles…",
+                            show_label=False,
+                            elem_id="question",
+                            scale=8,
+                            max_length=2000,
+                            autofocus=True,
+                        )
+                        send = gr.Button("Ask", variant="primary", elem_id="ask", scale=1)
+                    with gr.Row():
+                        clear = gr.Button("Start over", elem_id="new-chat", size="sm")
+                        copy = gr.Button("Copy answer with references", elem_id="copy-answer", size="sm")
+                    with gr.Accordion("Options", open=False):
+                        top_k = min(max(pipeline.settings.top_k, 1), 20)
+                        k = gr.Slider(1, 20, value=top_k, step=1, label="Passages to retrieve (k)", elem_id="k")
+                        with gr.Row():
+                            since = gr.Textbox(
+                                label="Since (YYYY-MM-DD)", placeholder="blank = no limit", elem_id="since"
+                            )
+                            until = gr.Textbox(
+                                label="Until (YYYY-MM-DD)", placeholder="blank = no limit", elem_id="until"
+                            )
+                        model = gr.Dropdown(
+                            list(pipelines),
+                            value=pipeline.llm.name,
+                            label="Model",
+                            elem_id="model",
+                            visible=len(pipelines) > 1,
+                        )
+                with gr.Tab("Articles", elem_id="articles-tab"):
+                    table = gr.Dataframe(
+                        headers=ARTICLE_COLUMNS,
+                        interactive=False,
+                        elem_id="articles",
+                        wrap=True,
+                        column_widths=["24%", "40%", "14%", "13%", "9%"],
+                    )
+                    files = gr.File(
+                        label="Add articles (.txt, .md, .html)",
+                        file_count="multiple",
+                        file_types=list(corpus.UPLOAD_SUFFIXES),
+                        elem_id="upload",
+                    )
+                    corpus_message = gr.Markdown(elem_id="corpus-message")
+                    with gr.Row():
+                        choice = gr.Dropdown([], label="Article", elem_id="article-choice", scale=4)
+                        read = gr.Button("Open", elem_id="open-article", scale=1)
+                        remove = gr.Button("Delete", variant="stop", elem_id="delete-article", scale=1)
+            with gr.Column(scale=2):
+                viewer = gr.HTML(
+                    VIEWER_EMPTY,
+                    elem_id="source-viewer",
+                    css_template=VIEWER_CSS,
+                    js_on_load=VIEWER_JS,
+                    head=HEAD,
+                    max_height=640,
+                    padding=True,
+                )
         asked = gr.State("")
+        session = gr.State(None)
+        copy_text = gr.Textbox(visible="hidden", elem_id="answer-markdown")
 
-        inputs = [asked, chatbot, k, since, until]
-        common: dict[str, Any] = {"concurrency_id": "answer", "api_visibility": "private"}
+        private: dict[str, Any] = {"api_visibility": "private"}
+        inputs = [asked, chatbot, k, since, until, model, session]
+        outputs = [chatbot, session, copy_text]
+        common: dict[str, Any] = {"concurrency_id": "answer", **private}
         events = [
-            trigger(take, box, [box, asked], queue=False, api_visibility="private").then(
-                answer, inputs, chatbot, **common
-            )
+            trigger(take, box, [box, asked], queue=False, **private).then(answer, inputs, outputs, **common)
             for trigger in (box.submit, send.click)
         ]
         events.append(
-            chatbot.example_select(pick, None, asked, queue=False, api_visibility="private").then(
-                answer, inputs, chatbot, **common
-            )
+            chatbot.example_select(pick, None, asked, queue=False, **private).then(answer, inputs, outputs, **common)
         )
-        clear.click(lambda: ([], ""), None, [chatbot, box], cancels=events, queue=False, api_visibility="private")
-        app.load(lambda: status(pipeline), None, status_line, api_visibility="private")
+        restart = (start_over, session, [chatbot, box, session, copy_text, viewer])
+        clear.click(*restart, cancels=events, **private)
+        chatbot.clear(*restart, cancels=events, **private)
+        copy.click(None, copy_text, None, js=COPY_JS, **private)
+        viewer.click(show_citation, None, viewer, queue=False, **private)
+        read.click(show_article, choice, viewer, queue=False, **private)
+        corpus_outputs = [corpus_message, table, choice, status_line]
+        files.upload(upload, [files, model], [*corpus_outputs, files], concurrency_id="corpus", **private)
+        remove.click(delete, [choice, model], corpus_outputs, js=CONFIRM_DELETE_JS, concurrency_id="corpus", **private)
+        model.change(lambda m: status(chosen(m)), model, status_line, queue=False, **private)
+        app.load(lambda m: corpus_view("", m), model, corpus_outputs, **private)
         gr.api(ask, api_name="ask", concurrency_id="answer")
     return app
 
@@ -190,7 +343,14 @@ def serve(host: str = "127.0.0.1", port: int = 7860) -> None:
 
     pipeline = get_pipeline()
     pipeline.ensure_index()
-    app = build_app(pipeline)
+    app = build_app(pipeline, local_alternatives(pipeline))
     # One answer at a time: the local model runs one generation at a time anyway; others wait in line.
     app.queue(default_concurrency_limit=1, max_size=64)
-    app.launch(server_name=host, server_port=port, share=False, inbrowser=False, show_error=False)
+    app.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        inbrowser=False,
+        show_error=False,
+        max_file_size=corpus.MAX_UPLOAD_BYTES,
+    )

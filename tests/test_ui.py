@@ -3,19 +3,37 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
 import pytest
 
+from rag import corpus
 from rag.citations import Answer, Citation
 from rag.config import Settings
 from rag.embedding import FakeEmbedder
+from rag.errors import RagError
+from rag.index import ingest_lock
 from rag.llm import FakeLLM
 from rag.pipeline import Pipeline
 from rag.prompts import NO_ANSWER
-from rag.ui import SEARCHING, ask_json, build_app, inert, render_answer, respond, status
+from rag.session import Session
+from rag.ui import (
+    SEARCHING,
+    ask_json,
+    build_app,
+    inert,
+    local_alternatives,
+    open_citation,
+    render_answer,
+    respond,
+    status,
+    upload_files,
+)
+from rag.views import answer_markdown, article_html, parse_cite_link
+from rag.weights import LOCAL_MODELS
 
 ARTICLES = {
     "geneva.txt": (
@@ -57,7 +75,7 @@ def contents(history: list[dict]) -> list[str]:
 
 def test_respond_streams_the_draft_then_replaces_it_with_the_verified_answer(make_pipeline: MakePipeline) -> None:
     pipeline = make_pipeline(f"Relevant: [1]\nAnswer: {CLAIM}")
-    snapshots = list(respond(pipeline, QUESTION, [], 10, "", ""))
+    snapshots = list(respond(Session(pipeline), QUESTION, [], 10, "", ""))
 
     assert contents(snapshots[0]) == [inert(QUESTION), SEARCHING]
     streamed = [h[-1]["content"] for h in snapshots[1:-1]]
@@ -68,7 +86,8 @@ def test_respond_streams_the_draft_then_replaces_it_with_the_verified_answer(mak
     final = snapshots[-1]
     assert [m["role"] for m in final] == ["user", "assistant"]
     text = final[-1]["content"]
-    assert text.startswith(inert("Negotiators in Geneva proposed a land swap along the northern border [1]."))
+    chip = "[\\[1\\]](#cite/35/114/geneva.txt)"
+    assert text.startswith(f"Negotiators in Geneva proposed a land swap along the northern border {chip}.")
     assert "**Sources**" in text
     assert "\\[1\\] Geneva talks end with a land offer · date unknown · geneva.txt" in text
     assert "> “Negotiators in Geneva proposed a land swap along the northern border on Monday.”" in text
@@ -76,13 +95,13 @@ def test_respond_streams_the_draft_then_replaces_it_with_the_verified_answer(mak
 
 def test_respond_keeps_earlier_turns(make_pipeline: MakePipeline) -> None:
     earlier = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
-    final = list(respond(make_pipeline(CLAIM), QUESTION, earlier))[-1]
+    final = list(respond(Session(make_pipeline(CLAIM)), QUESTION, earlier))[-1]
     assert final[:2] == earlier
     assert len(final) == 4
 
 
 def test_an_empty_question_shows_the_error_message_in_the_chat(make_pipeline: MakePipeline) -> None:
-    snapshots = list(respond(make_pipeline(), "   ", []))
+    snapshots = list(respond(Session(make_pipeline()), "   ", []))
     final = snapshots[-1]
     assert len(final) == 1 and final[0]["role"] == "assistant"
     assert "The question is empty" in final[0]["content"]
@@ -90,14 +109,14 @@ def test_an_empty_question_shows_the_error_message_in_the_chat(make_pipeline: Ma
 
 
 def test_a_malformed_date_is_a_message_not_a_crash(make_pipeline: MakePipeline) -> None:
-    final = list(respond(make_pipeline(CLAIM), QUESTION, [], 10, "2025/03/01", ""))[-1]
+    final = list(respond(Session(make_pipeline(CLAIM)), QUESTION, [], 10, "2025/03/01", ""))[-1]
     assert "YYYY-MM-DD" in final[-1]["content"]
 
 
 def test_script_in_an_article_is_escaped_in_the_rendered_sources(make_pipeline: MakePipeline) -> None:
     pipeline = make_pipeline("The mayor of Springfield opened a bakery downtown [1].")
     question = "What did the mayor of Springfield open <img src=x onerror=alert(1)>?"
-    final = list(respond(pipeline, question, []))[-1]
+    final = list(respond(Session(pipeline), question, []))[-1]
     asked, answered = final[0]["content"], final[-1]["content"]
 
     assert "<img" not in asked and "&lt;img src=x onerror=alert(1)&gt;" in asked
@@ -115,14 +134,15 @@ def test_render_answer_escapes_html_and_markdown_everywhere() -> None:
     answer = Answer(question="q", text=f"Claim {evil} [1].", answered=True, citations=[citation], model="<m>")
     text = render_answer(answer)
     assert "<" not in text.replace("&lt;", "")
-    assert "](" not in text.replace("\\](", "")
+    links = re.findall(r"\]\(([^)]*)\)", text.replace("\\](", ""))
+    assert links and all(link.startswith("#cite/") for link in links), "the only links are our citation links"
     assert "\\$5" in text
     assert "date unknown" in text
 
 
 def test_an_abstention_shows_the_refusal_and_the_closest_passages(make_pipeline: MakePipeline) -> None:
     pipeline = make_pipeline("I cannot tell.")
-    final = list(respond(pipeline, "Who won the 2024 Super Bowl in Geneva?", []))[-1]
+    final = list(respond(Session(pipeline), "Who won the 2024 Super Bowl in Geneva?", []))[-1]
     text = final[-1]["content"]
     assert text.startswith(inert(NO_ANSWER))
     assert "**Sources**" not in text
@@ -152,3 +172,232 @@ def test_the_app_exposes_only_the_ask_endpoint_and_a_status_line(make_pipeline: 
     assert list(endpoints) == ["/ask"]
     assert [p["parameter_name"] for p in endpoints["/ask"]["parameters"]] == ["question", "k", "since", "until"]
     assert status(pipeline) == "**3** articles indexed · **3** chunks · model `fake`"
+
+
+def test_chips_and_source_cards_link_to_the_cited_offsets(make_pipeline: MakePipeline) -> None:
+    final = list(respond(Session(make_pipeline(CLAIM)), QUESTION, []))[-1][-1]["content"]
+    link = re.search(r"\[\\\[1\\\]\]\((#cite/[^)]+)\)", final)
+    assert link, final
+    source, start, end = parse_cite_link(link.group(1))
+    assert source == "geneva.txt"
+    assert (
+        ARTICLES["geneva.txt"][start:end]
+        == "Negotiators in Geneva proposed a land swap along the northern border on Monday."
+    )
+    assert f"[\\[1\\] Geneva talks end with a land offer · date unknown · geneva.txt]({link.group(1)})" in final
+
+
+@pytest.mark.parametrize("link", ["#cite/1/2", "javascript:alert(1)", "#cite/a/2/x.txt", ""])
+def test_a_malformed_citation_link_is_refused(link: str) -> None:
+    with pytest.raises(RagError, match="does not point at a cited sentence"):
+        parse_cite_link(link)
+
+
+def test_the_viewer_marks_the_cited_sentence_and_escapes_the_article(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    pipeline.ensure_index()
+    text = ARTICLES["bakery.txt"]
+    start = text.index("The mayor")
+    end = text.index("\n", start)
+    shown = open_citation(pipeline, f"#cite/{start}/{end}/bakery.txt")
+    assert '<mark class="cited">The mayor of Springfield opened a bakery called &lt;script&gt;' in shown
+    assert "<script>" not in shown
+    assert shown.count("<mark") == 1
+
+
+def test_the_viewer_shows_only_the_visible_text_of_an_html_article() -> None:
+    page = "<html><head><title>T</title><script>evil()</script></head><body><p>Hello <b>there</b>.</p></body></html>"
+    start = page.index("Hello")
+    shown = article_html(page, "page.html", start, start + 5)
+    assert "evil" not in shown
+    assert '<mark class="cited">Hello</mark>' in shown
+    assert "<b>" not in shown
+
+
+def test_the_viewer_ignores_offsets_outside_the_article() -> None:
+    shown = article_html("Short text.", "a.txt", 5, 500)
+    assert "<mark" not in shown and "Short text." in shown
+
+
+def test_copy_gives_markdown_with_a_numbered_reference_list() -> None:
+    citation = Citation(n=1, source="a.txt", quote="It  rained.", start=3, end=14, title="Rain", outlet="CNN")
+    answer = Answer(question="q", text="It rained [1].", answered=True, citations=[citation])
+    assert answer_markdown(answer) == (
+        "It rained [1].\n\nReferences:\n\n1. Rain, CNN. `a.txt`, characters 3–14: “It rained.”"
+    )
+
+
+def test_a_session_keeps_the_turns_until_start_over(make_pipeline: MakePipeline) -> None:
+    session = Session(make_pipeline(CLAIM, CLAIM))
+    list(respond(session, QUESTION, []))
+    list(respond(session, "And where was that?", []))
+    assert [t.question for t in session.turns] == [QUESTION, "And where was that?"]
+    session.reset()
+    assert session.turns == []
+
+
+# Upload and delete: the corpus panel's logic, on the fake pipeline.
+
+UTF16 = "Harbour cranes in Odesa were repaired by Tuesday.\nShips can load grain again."
+NO_BREAKS = " ".join(["grain shipments continue along the coast without any pause"] * 150)
+HTML = (
+    "<html><head><title>Ports reopen</title><style>p {color: red}</style>"
+    "<script>document.title = 'owned'; alert(1)</script></head>"
+    "<body><p>The port of Izmail reopened on Friday after repairs.</p></body></html>"
+)
+GOOD = b"Ferry service resumes\nThe ferry between Tallinn and Helsinki resumed service on Sunday.\n"
+
+
+ACCEPTED, REFUSED = True, False
+
+
+UPLOADS = [
+    ("empty.txt", b"", REFUSED, "no text to index"),
+    ("blank.md", b"  \n\n \t\n", REFUSED, "no text to index"),
+    ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, REFUSED, "binary"),
+    (
+        "latin1.txt",
+        "Café owners in Zürich raised prices.\nThe mayor objected.".encode("latin-1"),
+        ACCEPTED,
+        "Zürich",
+    ),
+    ("utf16.txt", UTF16.encode("utf-16"), ACCEPTED, "Odesa"),
+    ("no-breaks.txt", NO_BREAKS.encode(), ACCEPTED, "grain shipments"),
+    ("ports.html", HTML.encode(), ACCEPTED, "Izmail"),
+    ("../../x.txt", GOOD, ACCEPTED, "Tallinn"),
+    ("..\\..\\evil.md", GOOD, ACCEPTED, "Tallinn"),
+    ("report.pdf", GOOD, REFUSED, "not accepted"),
+    ("script.sh", GOOD, REFUSED, "not accepted"),
+    ("noextension", GOOD, REFUSED, "needs a name"),
+    (".txt", GOOD, REFUSED, "needs a name"),
+    ("huge.txt", b"A sentence about ports. " * 300_000, REFUSED, "upload limit"),
+    ("geneva.txt", GOOD, REFUSED, "already indexed"),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "outcome", "expect"), UPLOADS, ids=[case[0] for case in UPLOADS])
+def test_upload_bad_inputs(make_pipeline: MakePipeline, name: str, data: bytes, outcome: bool, expect: str) -> None:
+    """Bad uploads get a plain message, odd but readable ones are indexed, and nothing indexed before changes."""
+    pipeline = make_pipeline()
+    pipeline.ensure_index()
+    folder = pipeline.settings.corpus_dir
+    before = pipeline.index.manifest()
+    files_before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    accepted, message = upload_one(pipeline, name, data)
+
+    assert accepted is outcome, message
+    after = pipeline.index.manifest()
+    assert {s: after[s] for s in before} == before, "an indexed article changed"
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name in files_before} == files_before
+    assert not list(folder.parent.glob("x.txt")) and not list(folder.parent.parent.glob("x.txt"))
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")], "a temporary upload file was left behind"
+    new = set(after) - set(before)
+    if accepted:
+        (source,) = new
+        assert source == re.split(r"[\\/]", name)[-1], "saved under its plain file name, inside the corpus folder"
+        assert (folder / source).read_bytes() == data
+        assert after[source].chunks >= 1
+        assert expect in (pipeline.index.article_text(source) or "")
+        chunks = pipeline.index.all_chunks()
+        indexed = " ".join(
+            d for d, m in zip(chunks["documents"], chunks["metadatas"], strict=True) if m["source"] == source
+        )
+        assert expect in indexed
+        assert "alert" not in indexed and "color: red" not in indexed
+    else:
+        assert expect in message
+        assert not new
+        assert {p.name for p in folder.iterdir()} == set(files_before)
+
+
+def upload_one(pipeline: Pipeline, name: str, data: bytes) -> tuple[bool, str]:
+    """Add one file as the upload handler does, under the given (possibly hostile) name."""
+    try:
+        return True, corpus.add_article(pipeline, name, data)
+    except RagError as exc:
+        return False, str(exc)
+
+
+def test_the_upload_handler_reports_each_file(make_pipeline: MakePipeline, tmp_path: Path) -> None:
+    pipeline = make_pipeline()
+    pipeline.ensure_index()
+    (tmp_path / "up").mkdir()
+    good, bad = tmp_path / "up" / "ferry.txt", tmp_path / "up" / "empty.txt"
+    good.write_bytes(GOOD)
+    bad.write_bytes(b"")
+    message = upload_files(pipeline, [str(good), str(bad)])
+    assert message.splitlines()[0].startswith("Added ferry.txt (1 chunk).")
+    assert "**Not added:** empty.txt: the file has no text to index." in message
+    assert "ferry.txt" in pipeline.index.manifest()
+
+
+def test_an_uploaded_article_can_be_asked_about_and_deleted(make_pipeline: MakePipeline) -> None:
+    claim = "The ferry between Tallinn and Helsinki resumed service on Sunday [1]."
+    pipeline = make_pipeline(claim)
+    pipeline.ensure_index()
+    corpus.add_article(pipeline, "ferry.txt", GOOD)
+    answer = pipeline.ask("When did the ferry between Tallinn and Helsinki resume service?")
+    assert answer.answered and answer.citations[0].source == "ferry.txt"
+
+    assert corpus.delete_article(pipeline, "ferry.txt") == "Deleted ferry.txt."
+    assert "ferry.txt" not in pipeline.index.manifest()
+    assert not (pipeline.settings.corpus_dir / "ferry.txt").exists()
+    assert all(m["source"] != "ferry.txt" for m in pipeline.index.all_chunks()["metadatas"])
+    # The folder and the index agree: a later sync does not bring it back.
+    assert "ferry.txt" not in pipeline.ingest(progress=False).added
+    with pytest.raises(RagError, match="not in the index"):
+        corpus.delete_article(pipeline, "ferry.txt")
+
+
+def test_delete_keeps_files_that_live_outside_the_corpus_folder(make_pipeline: MakePipeline, tmp_path: Path) -> None:
+    pipeline = make_pipeline()
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_bytes(GOOD)
+    pipeline.ingest([outside], progress=False)
+    assert "outside the corpus folder" in corpus.delete_article(pipeline, "elsewhere.txt")
+    assert outside.exists() and "elsewhere.txt" not in pipeline.index.manifest()
+
+
+def model_props(app: gr.Blocks) -> dict:
+    (component,) = [c for c in app.config["components"] if c.get("props", {}).get("elem_id") == "model"]
+    return component["props"]
+
+
+def test_a_model_choice_is_offered_only_when_there_are_several(make_pipeline: MakePipeline) -> None:
+    assert model_props(build_app(make_pipeline()))["visible"] is False
+    small = make_pipeline()
+    small.llm.name = "fake-small"
+    props = model_props(build_app(make_pipeline(), {"fake-small": small}))
+    assert props["visible"] is True
+    assert [choice[0] for choice in props["choices"]] == ["fake", "fake-small"]
+
+
+def test_only_models_whose_weights_are_here_are_offered(tmp_path: Path) -> None:
+    settings = Settings(index_dir=tmp_path / "index", model_dir=tmp_path / "models", llm="qwen2.5-coder-1.5b")
+    pipeline = Pipeline(settings, embedder=FakeEmbedder(), llm=FakeLLM())
+    assert local_alternatives(pipeline) == {}
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / LOCAL_MODELS["qwen2.5-coder-0.5b"].filename).write_bytes(b"")
+    (name,) = local_alternatives(pipeline)
+    assert name == "qwen2.5-coder-0.5b"
+    assert local_alternatives(pipeline)[name].embedder is pipeline.embedder
+
+
+def test_an_upload_never_replaces_a_file_already_in_the_corpus_folder(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    pipeline.ensure_index()
+    stray = pipeline.settings.corpus_dir / "notes.txt"
+    stray.write_bytes(b"kept as it is")  # in the folder, not indexed yet
+    with pytest.raises(RagError, match="already exists in the corpus folder"):
+        corpus.add_article(pipeline, "notes.txt", GOOD)
+    assert stray.read_bytes() == b"kept as it is"
+
+
+def test_an_upload_during_another_ingest_is_refused_and_leaves_no_file(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    pipeline.ensure_index()
+    with ingest_lock(pipeline.settings), pytest.raises(RagError, match="Another `rag ingest`"):
+        corpus.add_article(pipeline, "ferry.txt", GOOD)
+    assert not (pipeline.settings.corpus_dir / "ferry.txt").exists()
+    assert "ferry.txt" not in pipeline.index.manifest()

@@ -1,0 +1,118 @@
+"""What the web UI shows, as inert text: answers with citation chips, source cards and the article viewer.
+
+Everything that comes from an article, a question or the model is escaped here, so no document or
+answer can inject HTML, scripts, links or Markdown formatting into the page. The only markup is ours.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import quote, unquote
+
+from rag.citations import Answer, Citation
+from rag.documents import parse_article
+from rag.errors import RagError
+from rag.verification import MARKER
+
+# Markdown syntax that could turn article or model text into links, images, emphasis, tables or maths.
+_MARKDOWN = re.compile(r"([\\`*_\[\]{}#|~$])")
+# Citation links in the chat: the page's script turns a click on one into "open this sentence".
+CITE_PREFIX = "#cite/"
+_CITE = re.compile(r"#cite/(\d+)/(\d+)/([^/\s]+)")
+
+
+def inert(text: str) -> str:
+    """Escape HTML and Markdown syntax so the text displays literally."""
+    return html.escape(_MARKDOWN.sub(r"\\\1", text), quote=False)
+
+
+def cite_link(c: Citation) -> str:
+    """The link target that opens the citation's sentence in the article viewer."""
+    return f"{CITE_PREFIX}{c.start}/{c.end}/{quote(c.source, safe='')}"
+
+
+def parse_cite_link(link: str) -> tuple[str, int, int]:
+    """Read (source, start, end) back from a citation link; the browser sends it, so it is checked."""
+    m = _CITE.fullmatch(link.strip())
+    if not m:
+        raise RagError("That link does not point at a cited sentence.")
+    return unquote(m.group(3)), int(m.group(1)), int(m.group(2))
+
+
+def source_label(c: Citation) -> str:
+    return " · ".join(filter(None, [c.title, c.outlet, c.date or "date unknown", c.source]))
+
+
+def render_source(c: Citation, also: bool = True) -> str:
+    """Render one citation as a source card: a link to the article, then its quoted sentence."""
+    lines = [f"[\\[{c.n}\\] {inert(source_label(c))}]({cite_link(c)})  ", f"> “{inert(' '.join(c.quote.split()))}”"]
+    if also and c.also_reported_by:
+        lines.append(f"\n_Also reported by: {inert(', '.join(c.also_reported_by))}_")
+    return "\n".join(lines)
+
+
+def render_text(answer: Answer) -> str:
+    """Render the answer's text with each `[n]` as a chip linking to its sentence."""
+    by_n = {c.n: c for c in answer.citations}
+    parts, last = [], 0
+    for m in MARKER.finditer(answer.text):
+        parts.append(inert(answer.text[last : m.start()]))
+        cited = by_n.get(int(m.group(1)))
+        parts.append(f"[\\[{cited.n}\\]]({cite_link(cited)})" if cited else inert(m.group(0)))
+        last = m.end()
+    parts.append(inert(answer.text[last:]))
+    return "".join(parts)
+
+
+def render_answer(answer: Answer) -> str:
+    """Render a final Answer as Markdown: the verified text with chips, then its source cards."""
+    parts = [render_text(answer)]
+    if answer.citations:
+        parts.append("**Sources**")
+        parts.extend(render_source(c) for c in answer.citations)
+    elif answer.evidence:
+        parts.append("**Closest passages found (they do not answer the question):**")
+        parts.extend(render_source(c, also=False) for c in answer.evidence)
+    parts.append(f"_{inert(answer.model or 'model')} · {answer.seconds:.1f} s_")
+    return "\n\n".join(parts)
+
+
+def answer_markdown(answer: Answer) -> str:
+    """Write the answer as plain Markdown with a numbered reference list, for pasting elsewhere."""
+    lines = [answer.text]
+    if answer.citations:
+        lines += ["", "References:", ""]
+        for c in answer.citations:
+            where = ", ".join(filter(None, [c.title, c.outlet, c.date]))
+            quoted = " ".join(c.quote.split())
+            lines.append(
+                f"{c.n}. {where + '. ' if where else ''}`{c.source}`, characters {c.start}–{c.end}: “{quoted}”"
+            )
+    return "\n".join(lines)
+
+
+def article_html(text: str | None, source: str, start: int | None = None, end: int | None = None) -> str:
+    """Render an article's readable text as escaped HTML, with text[start:end] marked.
+
+    Offsets index the file's decoded text; for an HTML file only its visible segments are shown,
+    so the highlight is placed within them rather than in the markup.
+    """
+    if text is None:
+        return f"<p>{html.escape(source)} is not in the index (it may have been deleted).</p>"
+    try:
+        article = parse_article(source, text.encode("utf-8"))
+        segments, title = list(article.segments), article.title
+    except RagError:
+        segments, title = [(0, len(text))], None
+    span = (start, end) if start is not None and end is not None and 0 <= start < end <= len(text) else None
+    body = []
+    for s, e in segments:
+        if span and s < span[1] and span[0] < e:
+            lo, hi = max(s, span[0]), min(e, span[1])
+            marked = f'<mark class="cited">{html.escape(text[lo:hi])}</mark>'
+            body.append(html.escape(text[s:lo]) + marked + html.escape(text[hi:e]))
+        else:
+            body.append(html.escape(text[s:e]))
+    head = html.escape(" · ".join(filter(None, [title, source])))
+    return f'<div class="article-head">{head}</div><div class="article-text">{chr(10).join(body)}</div>'
