@@ -129,3 +129,27 @@ def test_prompt_puts_the_fixed_instructions_first(fake_pipeline: Pipeline, fake_
 def test_malformed_date_filter_is_a_clear_error(fake_pipeline: Pipeline) -> None:
     with pytest.raises(RagError, match="YYYY-MM-DD"):
         fake_pipeline.evidence(QUESTION, since="2025/03/01")
+
+
+def test_a_name_no_article_mentions_abstains_without_the_llm(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    answer = fake_pipeline.ask("What did Xi Jinping say about the US peace plan for Ukraine?")
+    assert (answer.answered, answer.text) == (False, NO_ANSWER)
+    assert "Xi" in answer.reason and fake_llm.prompts == []
+
+
+def test_self_check_saying_no_turns_the_answer_into_a_refusal(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    evidence = fake_pipeline.evidence(QUESTION)
+    target = next(i for i, e in enumerate(evidence, 1) if "600,000" in e.text)
+    draft = f"Relevant: [{target}]\nAnswer: The plan limits Ukraine's armed forces to 600,000 personnel [{target}]."
+    fake_llm.replies += [draft, "No."]
+    answer = fake_pipeline.ask(QUESTION)
+    assert (answer.answered, answer.text) == (False, NO_ANSWER) and "check" in answer.reason
+    check = fake_llm.prompts[-1]
+    assert check[:2] == fake_llm.prompts[0] and check[2] == {"role": "assistant", "content": draft}
+
+
+def test_self_check_saying_yes_keeps_the_answer(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    evidence = fake_pipeline.evidence(QUESTION)
+    target = next(i for i, e in enumerate(evidence, 1) if "600,000" in e.text)
+    fake_llm.replies += [f"Answer: The plan limits Ukraine's armed forces to 600,000 personnel [{target}].", "Yes"]
+    assert fake_pipeline.ask(QUESTION).answered

@@ -1,0 +1,101 @@
+"""Names the articles never mention, and disagreeing figures in the evidence."""
+
+import numpy as np
+import pytest
+
+from rag.answerability import unknown_names
+from rag.answering import finish
+from rag.conflicts import describe, figures, find_conflicts
+from rag.evidence import Evidence
+from rag.verification import Verdict
+
+VOCABULARY = frozenset("zelensky witkoff zaporizhzhia putin moscow china trump brien o".split())
+
+
+@pytest.mark.parametrize(
+    ("question", "unknown"),
+    [
+        ("What did Xi Jinping say about the plan?", ["Jinping", "Xi"]),
+        ("What did Zelenksy say in March?", []),  # a misspelling of a known name; months are not subjects
+        ("How long did the Witkof-Putin talks in Moscow last?", []),
+        ("What status would Zaporizhia get?", []),
+        ("What did O'Brien say on Friday?", []),
+        ("Who won the Super Bowl?", ["Bowl", "Super"]),
+    ],
+)
+def test_unknown_names(question: str, unknown: list[str]) -> None:
+    assert unknown_names(question, VOCABULARY) == unknown
+
+
+def test_figures_keep_their_hedges() -> None:
+    found = figures("Ukraine lost about 11% of its land; others say 20 percent.")
+    assert [(f.text, f.value) for f in found] == [("about 11%", 11.0), ("20 percent", 20.0)]
+
+
+def evidence(source: str, text: str, score: float, direction: list[float], outlet: str | None = None) -> Evidence:
+    vector = np.array(direction, dtype=np.float32)
+    return Evidence(source, 0, len(text), text, None, outlet, None, score, vector / np.linalg.norm(vector))
+
+
+def test_different_figures_on_one_topic_conflict_and_unrelated_ones_do_not() -> None:
+    found = [
+        evidence("a.txt", "Moscow controls almost 20% of Ukrainian territory.", 1.0, [1, 0.1, 0], "Wire"),
+        evidence("b.txt", "Ukraine has lost control of about 11% of its land.", 0.9, [1, 0.3, 0], "CNN"),
+        evidence("c.txt", "India faces a 50% duty on its goods.", 0.85, [0, 0, 1]),
+        evidence("d.txt", "Weak match: turnout was 60%.", 0.2, [1, 0.2, 0]),
+    ]
+    conflicts = find_conflicts(found)
+    assert [c.indices for c in conflicts] == [(0, 1)]
+    sentence, cited = describe(conflicts[0], found)
+    assert cited == [0, 1]
+    assert "almost 20%" in sentence and "about 11%" in sentence and "Wire" in sentence and "CNN" in sentence
+
+
+def test_equal_figures_do_not_conflict() -> None:
+    found = [
+        evidence("a.txt", "The duty is 50%.", 1.0, [1, 0]),
+        evidence("b.txt", "A 50% duty was announced.", 0.9, [1, 0.1]),
+    ]
+    assert find_conflicts(found) == []
+
+
+def test_one_source_giving_two_figures_is_named_as_such() -> None:
+    found = [
+        evidence("u.txt", "India has already been announced a 50% duty.", 1.0, [1, 0.2], "UNN"),
+        evidence("u.txt", "Trump is imposing 25% tariffs on goods from India.", 0.95, [1, 0.4], "UNN"),
+    ]
+    sentence, _ = describe(find_conflicts(found)[0], found)
+    assert sentence.startswith("The UNN report gives differing figures") and "50%" in sentence and "25%" in sentence
+
+
+class FakeAcceptingVerifier:
+    """Accepts every claim: isolates what `finish` adds after verification."""
+
+    def verify(self, claim: str, sources: object, question: str = "") -> Verdict:
+        return Verdict(True, 1.0)
+
+
+def test_an_answer_touching_one_figure_gets_both() -> None:
+    found = [
+        evidence("003.txt", "Moscow currently controls almost 20% of Ukrainian territory.", 1.0, [1, 0.1, 0]),
+        evidence("001.txt", "Ukraine has lost control of about 11% of its land.", 0.9, [1, 0.3, 0], "CNN"),
+        evidence("002.txt", "The plan limits the army to 600,000 personnel.", 0.8, [0, 0, 1]),
+    ]
+    answer = finish(
+        "How much?", "Answer: Moscow controls almost 20% of Ukraine [1].", found, FakeAcceptingVerifier(), "m"
+    )
+    assert answer.text.startswith("Moscow controls almost 20% of Ukraine [1]. The reports differ on this figure: ")
+    assert "CNN (date unknown) reports about 11% [1][2]." in answer.text
+    assert [c.source for c in answer.citations] == ["003.txt", "001.txt"]
+
+
+def test_an_answer_about_something_else_gets_no_figures() -> None:
+    found = [
+        evidence("003.txt", "Moscow currently controls almost 20% of Ukrainian territory.", 1.0, [1, 0.1, 0]),
+        evidence("001.txt", "Ukraine has lost control of about 11% of its land.", 0.95, [1, 0.3, 0], "CNN"),
+        evidence("002.txt", "The plan limits the army to 600,000 personnel.", 0.9, [0, 0, 1]),
+    ]
+    answer = finish(
+        "How big an army?", "Answer: The army is capped at 600,000 [3].", found, FakeAcceptingVerifier(), "m"
+    )
+    assert answer.text == "The army is capped at 600,000 [1]."
