@@ -86,6 +86,8 @@ def _ask(args: argparse.Namespace) -> int:
 def format_answer(answer: Answer, *, show_removed: bool = False) -> str:
     """Render an answer and its numbered sources as plain text."""
     lines = [answer.text, ""]
+    if answer.reason:
+        lines += [f"Why: {answer.reason}", ""]
     if answer.citations:
         lines.append("Sources:")
         for c in answer.citations:

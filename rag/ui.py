@@ -87,6 +87,7 @@ def respond(
     k: float | None = None,
     since: str | None = None,
     until: str | None = None,
+    show_removed: bool = False,
 ) -> Iterator[list[Message]]:
     """Append the question to the chat and yield it as the answer streams, ending with the verified answer."""
     history = list(history or [])
@@ -102,7 +103,7 @@ def respond(
         options = {"since": check_date(since, "since"), "until": check_date(until, "until")}
         for event in session.ask_stream(question, k=int(k) if k else None, **options):
             if isinstance(event, Answer):
-                yield reply(render_answer(event))
+                yield reply(render_answer(event, show_removed))
             else:
                 draft += event
                 yield reply(inert(draft))
@@ -183,13 +184,20 @@ def build_app(pipeline: Pipeline, alternatives: Mapping[str, Pipeline] | None = 
         return pipelines.get(model or "", pipeline)
 
     def answer(
-        question: str, history: list[Message], k: float, since: str, until: str, model: str, session: Session | None
+        question: str,
+        history: list[Message],
+        k: float,
+        since: str,
+        until: str,
+        model: str,
+        session: Session | None,
+        show_removed: bool = False,
     ) -> Iterator[tuple[list[Message], Session, str]]:
         """Stream the reply to the question taken from the textbox or an example."""
         session = session or Session(pipeline)
         session.pipeline = chosen(model)
         turns, copy = len(session.turns), ""
-        for shown in respond(session, question, history, k, since, until):
+        for shown in respond(session, question, history, k, since, until, show_removed):
             if len(session.turns) > turns:  # the verified answer has arrived
                 copy = answer_markdown(session.turns[-1].answer)
             yield shown, session, copy
@@ -278,6 +286,9 @@ def build_app(pipeline: Pipeline, alternatives: Mapping[str, Pipeline] | None = 
                             elem_id="model",
                             visible=len(pipelines) > 1,
                         )
+                        removed = gr.Checkbox(
+                            False, label="Show draft sentences that verification removed", elem_id="show-removed"
+                        )
                 with gr.Tab("Articles", elem_id="articles-tab"):
                     table = gr.Dataframe(
                         headers=ARTICLE_COLUMNS,
@@ -312,7 +323,7 @@ def build_app(pipeline: Pipeline, alternatives: Mapping[str, Pipeline] | None = 
         copy_text = gr.Textbox(visible="hidden", elem_id="answer-markdown")
 
         private: dict[str, Any] = {"api_visibility": "private"}
-        inputs = [asked, chatbot, k, since, until, model, session]
+        inputs = [asked, chatbot, k, since, until, model, session, removed]
         outputs = [chatbot, session, copy_text]
         common: dict[str, Any] = {"concurrency_id": "answer", **private}
         events = [

@@ -65,15 +65,23 @@ def render_text(answer: Answer) -> str:
     return "".join(parts)
 
 
-def render_answer(answer: Answer) -> str:
-    """Render a final Answer as Markdown: the verified text with chips, then its source cards."""
+def render_answer(answer: Answer, show_removed: bool = False) -> str:
+    """Render a final Answer as Markdown: the verified text with chips, then its source cards.
+
+    With `show_removed`, the draft sentences verification took out follow, each with its reason.
+    """
     parts = [render_text(answer)]
+    if answer.reason:
+        parts.append(f"_Why: {inert(answer.reason)}_")
     if answer.citations:
         parts.append("**Sources**")
         parts.extend(render_source(c) for c in answer.citations)
     elif answer.evidence:
         parts.append("**Closest passages found (they do not answer the question):**")
         parts.extend(render_source(c, also=False) for c in answer.evidence)
+    if show_removed and answer.removed:
+        parts.append("**Removed by verification:**")
+        parts.extend(f"- ~~{inert(r.sentence)}~~ ({inert(r.reason)})" for r in answer.removed)
     parts.append(f"_{inert(answer.model or 'model')} · {answer.seconds:.1f} s_")
     return "\n\n".join(parts)
 

@@ -11,7 +11,7 @@ import gradio as gr
 import pytest
 
 from rag import corpus
-from rag.citations import Answer, Citation
+from rag.citations import Answer, Citation, Removed
 from rag.config import Settings
 from rag.embedding import FakeEmbedder
 from rag.errors import RagError
@@ -401,3 +401,16 @@ def test_an_upload_during_another_ingest_is_refused_and_leaves_no_file(make_pipe
         corpus.add_article(pipeline, "ferry.txt", GOOD)
     assert not (pipeline.settings.corpus_dir / "ferry.txt").exists()
     assert "ferry.txt" not in pipeline.index.manifest()
+
+
+def test_removed_sentences_and_the_reason_show_on_request() -> None:
+    answer = Answer(
+        question="q",
+        text=NO_ANSWER,
+        answered=False,
+        reason="No sentence of the draft answer was supported by its citations.",
+        removed=[Removed(sentence="The <b>Chiefs</b> won.", reason="not in the cited text: Chiefs")],
+    )
+    assert "Why: No sentence" in render_answer(answer) and "Chiefs" not in render_answer(answer)
+    shown = render_answer(answer, show_removed=True)
+    assert "Removed by verification" in shown and "&lt;b&gt;Chiefs&lt;/b&gt;" in shown
