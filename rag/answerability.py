@@ -7,8 +7,10 @@ over the evidence. The checks here look at what the question is about instead.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import re
+from collections.abc import Collection, Sequence
 
+from rag.embedding import Embedder
 from rag.retrieval import WORD
 from rag.verification import claim_entities
 
@@ -51,3 +53,35 @@ def _distance(a: str, b: str) -> int:
             current.append(cost)
         previous2, previous = previous, current
     return previous[-1]
+
+
+# "..., and in which city did ..." joins two questions; "Kremlin officials in November and after
+# the April visit" is one question about two times, and stays whole.
+_SECOND_QUESTION = re.compile(
+    r",?\s+and\s+(?=(?:what|which|how|where|when|who|whom|whose|why|in|on|at|did|does|do|is|are|was|were|has|have)\s)",
+    re.IGNORECASE,
+)
+_QUESTION_START = re.compile(r"(?:what|which|how|where|when|who|whom|whose|why|did|does|do|is|are|was|were|has|have)\b")
+# A part this close in meaning to some answer sentence or cited quote counts as answered.
+PART_COVERED_SIMILARITY = 0.45
+
+
+def question_parts(question: str) -> list[str]:
+    """Split a question that asks two things ("Where ..., and in which city ...?") into its parts."""
+    parts = [p.strip(" ,?") for p in _SECOND_QUESTION.split(question)]
+    parts = [p + "?" for p in parts if len(WORD.findall(p)) >= 5]  # "do the figures agree?" follows on
+    if len(parts) < 2 or not all(
+        _QUESTION_START.match(p.lower()) or p.lower().startswith(("in ", "on ", "at ")) for p in parts
+    ):
+        return [question]
+    return parts
+
+
+def uncovered_parts(parts: Sequence[str], said: Sequence[str], embedder: Embedder) -> list[str]:
+    """The parts of a multi-part question that nothing in the answer (sentences and quotes) addresses."""
+    if len(parts) < 2 or not said:
+        return []
+    vectors = embedder.embed([*parts, *said])
+    asked, answered = vectors[: len(parts)], vectors[len(parts) :]
+    closeness = (asked @ answered.T).max(axis=1)
+    return [part for part, c in zip(parts, closeness, strict=True) if c < PART_COVERED_SIMILARITY]

@@ -41,6 +41,9 @@ class Answer(BaseModel):
         default_factory=list, description="When abstaining: the closest sentences found, for the reader to judge."
     )
     removed: list[Removed] = Field(default_factory=list)
+    not_covered: list[str] = Field(
+        default_factory=list, description="Parts of a two-part question that the answer does not address."
+    )
     reason: str = Field("", description="When abstaining: why the system declined to answer.")
     model: str = ""
     seconds: float = 0.0

@@ -88,6 +88,8 @@ def format_answer(answer: Answer, *, show_removed: bool = False) -> str:
     lines = [answer.text, ""]
     if answer.reason:
         lines += [f"Why: {answer.reason}", ""]
+    if answer.not_covered:
+        lines += ["The articles found do not cover: " + " / ".join(answer.not_covered), ""]
     if answer.citations:
         lines.append("Sources:")
         for c in answer.citations:

@@ -9,7 +9,7 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from rag.answerability import unknown_names
+from rag.answerability import question_parts, uncovered_parts, unknown_names
 from rag.answering import (
     abstain,
     answer_start,
@@ -20,7 +20,8 @@ from rag.answering import (
     insist_prompt,
     is_refusal,
 )
-from rag.citations import Answer
+from rag.chunking import split_sentences
+from rag.citations import Answer, strip_markers
 from rag.config import Settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder
 from rag.errors import RagError
@@ -88,13 +89,21 @@ class Pipeline:
     def evidence(
         self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None
     ) -> list[Evidence]:
-        """Retrieve chunks and pick the sentences to show the model."""
+        """Retrieve chunks and pick the sentences to show the model.
+
+        A question that asks two things gets evidence for each part, taken in turn, so that
+        one well-matched part cannot crowd the other out.
+        """
         question = check_question(question)
         since, until = check_date(since, "since"), check_date(until, "until")
         self.ensure_index()
-        query_vector = self.embedder.embed([question])[0]
-        chunks = self.retriever.retrieve(question, query_vector, k or self.settings.top_k, since, until)
-        return select_evidence(question, query_vector, chunks, self.embedder, self.settings.evidence_sentences)
+        parts = question_parts(question)
+        limit = self.settings.evidence_sentences
+        found = []
+        for part, vector in zip(parts, self.embedder.embed(parts), strict=True):
+            chunks = self.retriever.retrieve(part, vector, k or self.settings.top_k, since, until)
+            found.append(select_evidence(part, vector, chunks, self.embedder, limit))
+        return _take_in_turn(found, limit)
 
     def ask_stream(
         self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None
@@ -124,6 +133,10 @@ class Pipeline:
                     model,
                     "Asked to check its answer, the model found the evidence does not answer the question.",
                 )
+            if answer.answered:
+                text = strip_markers(answer.text)
+                said = [text[a:b] for a, b in split_sentences(text)] + [c.quote for c in answer.citations]
+                answer.not_covered = uncovered_parts(question_parts(question), said, self.embedder)
         answer.seconds = round(time.perf_counter() - started, 3)
         yield answer
 
@@ -156,6 +169,16 @@ class Pipeline:
             if isinstance(event, Answer):
                 return event
         raise AssertionError("ask_stream ended without an answer")
+
+
+def _take_in_turn(lists: list[list[Evidence]], limit: int) -> list[Evidence]:
+    """Merge ranked evidence lists round-robin, each sentence once."""
+    merged: dict[tuple[str, int], Evidence] = {}
+    for rank in range(max(map(len, lists), default=0)):
+        for items in lists:
+            if rank < len(items) and len(merged) < limit:
+                merged.setdefault((items[rank].source, items[rank].start), items[rank])
+    return list(merged.values())
 
 
 def check_date(value: str | None, name: str) -> str | None:

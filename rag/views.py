@@ -73,6 +73,8 @@ def render_answer(answer: Answer, show_removed: bool = False) -> str:
     parts = [render_text(answer)]
     if answer.reason:
         parts.append(f"_Why: {inert(answer.reason)}_")
+    if answer.not_covered:
+        parts.append("_The articles found do not cover: " + inert(" / ".join(answer.not_covered)) + "_")
     if answer.citations:
         parts.append("**Sources**")
         parts.extend(render_source(c) for c in answer.citations)

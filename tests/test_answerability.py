@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from rag.answerability import unknown_names
+from rag.answerability import question_parts, uncovered_parts, unknown_names
 from rag.answering import finish
 from rag.conflicts import describe, figures, find_conflicts
+from rag.embedding import FakeEmbedder
 from rag.evidence import Evidence
 from rag.verification import Verdict
 
@@ -99,3 +100,26 @@ def test_an_answer_about_something_else_gets_no_figures() -> None:
         "How big an army?", "Answer: The army is capped at 600,000 [3].", found, FakeAcceptingVerifier(), "m"
     )
     assert answer.text == "The army is capped at 600,000 [1]."
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        (
+            "Where did the talks take place, and in which city did Witkoff meet Putin in April?",
+            ["Where did the talks take place?", "in which city did Witkoff meet Putin in April?"],
+        ),
+        ("Which officials spoke in November and after the April visit?", None),
+        ("How much land does Russia hold, and do the figures agree?", None),
+    ],
+)
+def test_question_parts(question: str, parts: list[str] | None) -> None:
+    assert question_parts(question) == (parts or [question])
+
+
+def test_a_part_nothing_in_the_answer_addresses_is_reported() -> None:
+    parts = ["What troop ceiling did the plan set?", "What share of land does Russia control?"]
+    said = ["The plan set a troop ceiling of 600,000.", "The plan set a troop ceiling of 600,000 personnel."]
+    embedder = FakeEmbedder()
+    assert uncovered_parts(parts, said, embedder) == ["What share of land does Russia control?"]
+    assert uncovered_parts(parts[:1], said, embedder) == []
