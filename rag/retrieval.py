@@ -75,7 +75,7 @@ class Retriever:
         from llama_index.core import QueryBundle
 
         manifest = self.index.manifest()
-        duplicates = {r.source: r.duplicate_of for r in manifest.values() if r.duplicate_of}
+        duplicates = {r.source: r.duplicate_of for r in manifest.values() if r.duplicate_of in manifest}
         bundle = QueryBundle(query_str=question, embedding=query_vector.tolist())
         n = max(k, self.settings.candidates_per_retriever)
         n += min(n, sum(manifest[s].chunks for s in duplicates))  # room for the duplicates' chunks
