@@ -11,13 +11,13 @@ from rag.citations import Answer, Removed, marker_numbers, normalise_markers, re
 from rag.conflicts import describe, find_conflicts
 from rag.evidence import Evidence
 from rag.llm import Message
-from rag.prompts import NO_ANSWER, load_prompt
+from rag.prompts import NO_ANSWER, as_data, load_prompt
 from rag.verification import MARKER, Cited, Verifier, cited
 
 
 def build_messages(question: str, evidence: Sequence[Evidence]) -> list[Message]:
     """Fill the templates; the fixed system prompt comes first so llama.cpp can reuse its cache."""
-    lines = "\n".join(f"[{i}] ({e.label}) {e.text}" for i, e in enumerate(evidence, 1))
+    lines = "\n".join(f"[{i}] ({as_data(e.label)}) {as_data(e.text)}" for i, e in enumerate(evidence, 1))
     return [
         {"role": "system", "content": load_prompt("answer_system.txt")},
         {"role": "user", "content": load_prompt("answer_user.txt").format(evidence=lines, question=question)},

@@ -47,6 +47,9 @@ class Answer(BaseModel):
     reason: str = Field("", description="When abstaining: why the system declined to answer.")
     model: str = ""
     seconds: float = 0.0
+    answered_as: str | None = Field(
+        None, description="In a session: the standalone question a follow-up was rewritten into and answered as."
+    )
 
 
 _GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:,|;|and|-|–)\s*\d+)+)\s*\]")

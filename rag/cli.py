@@ -42,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--show-removed", action="store_true", help="list draft sentences verification removed")
     p.set_defaults(run=_ask)
 
+    p = sub.add_parser("chat", help="ask questions in a session, follow-ups included (/reset, /quit)")
+    p.add_argument("--show-removed", action="store_true", help="list draft sentences verification removed")
+    p.set_defaults(run=_chat)
+
     p = sub.add_parser("eval", help="score the pipeline on the question set")
     p.add_argument("--out", type=Path, help="write the JSON report here")
     p.add_argument("--k", type=int, default=10, help="rank cut-off for retrieval metrics")
@@ -83,9 +87,34 @@ def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chat(args: argparse.Namespace) -> int:
+    from rag.session import Session
+
+    session = Session()
+    while True:
+        try:
+            question = input("> ").strip()
+        except EOFError:
+            return 0
+        if question in ("/quit", "/exit"):
+            return 0
+        if question == "/reset":
+            session.reset()
+            continue
+        if not question:
+            continue
+        try:
+            answer = session.ask(question)
+        except RagError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        print(format_answer(answer, show_removed=args.show_removed) + "\n")
+
+
 def format_answer(answer: Answer, *, show_removed: bool = False) -> str:
     """Render an answer and its numbered sources as plain text."""
-    lines = [answer.text, ""]
+    lines = [f"(answered as: {answer.answered_as})"] if answer.answered_as else []
+    lines += [answer.text, ""]
     if answer.reason:
         lines += [f"Why: {answer.reason}", ""]
     if answer.not_covered:

@@ -15,6 +15,9 @@ from rag.retrieval import RetrievedChunk
 
 KEYWORD_WEIGHT = 0.4
 DUPLICATE_SIMILARITY = 0.9
+# Within an article known to repeat another (rag/duplicates.py), a paraphrase is the same report.
+# On 000/001 (MiniLM) true paraphrases score 0.68-0.93, and the closest unrelated pair 0.69.
+REWRITE_SIMILARITY = 0.72
 COVERED_CHUNKS = 4
 _STOP = frozenset(
     (
@@ -90,6 +93,8 @@ def select_evidence(
     limit: int,
 ) -> list[Evidence]:
     """Rank the distinct sentences of the chunks; fold near-identical sentences from other sources."""
+    twins = [c for c in chunks if c.metadata.get("duplicate_of")]
+    chunks = [c for c in chunks if not c.metadata.get("duplicate_of")]
     seen: set[tuple[str, int]] = set()
     candidates: list[tuple[RetrievedChunk, int, int, str]] = []
     for chunk in chunks:
@@ -115,7 +120,7 @@ def select_evidence(
                 chunk.source, start, end, text, meta.get("title"), meta.get("outlet"), meta.get("date"), score, vector
             )
         )
-    kept = _fold_duplicates(_cover_chunks(scored, owners, limit), limit)
+    kept = _credit_twins(_fold_duplicates(_cover_chunks(scored, owners, limit), limit), twins, embedder)
     return sorted(kept, key=lambda e: e.score, reverse=True)
 
 
@@ -171,3 +176,19 @@ def _with_also(item: Evidence, source: str) -> Evidence:
     from dataclasses import replace
 
     return replace(item, also_reported_by=(*item.also_reported_by, source))
+
+
+def _credit_twins(kept: list[Evidence], twins: Sequence[RetrievedChunk], embedder: Embedder) -> list[Evidence]:
+    """Credit a duplicate article's sentence to the canonical sentence it paraphrases, as "also reported by"."""
+    sentences = [(c.source, c.metadata["duplicate_of"], text) for c in twins for _, _, text in _chunk_sentences(c)]
+    if not sentences or not kept:
+        return kept
+    vectors = embedder.embed([text for *_, text in sentences])
+    credited = []
+    for item in kept:
+        for (source, canonical, _), vector in zip(sentences, vectors, strict=True):
+            close = canonical == item.source and float(vector @ item.vector) >= REWRITE_SIMILARITY
+            if close and source not in item.also_reported_by:
+                item = _with_also(item, source)
+        credited.append(item)
+    return credited

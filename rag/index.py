@@ -33,6 +33,7 @@ class FileRecord:
     outlet: str | None
     author: str | None
     date: str | None
+    duplicate_of: str | None = None  # the canonical article this one repeats (rag/duplicates.py)
 
 
 def _clean(meta: dict[str, Any]) -> dict[str, Any]:
@@ -74,6 +75,7 @@ class Index:
                 outlet=_opt(m.get("outlet")),
                 author=_opt(m.get("author")),
                 date=_opt(m.get("date")),
+                duplicate_of=_opt(m.get("duplicate_of")) or None,
             )
             for id_, m in zip(got["ids"], got["metadatas"] or [], strict=True)
             if m
@@ -89,6 +91,14 @@ class Index:
 
     def all_chunks(self) -> dict[str, Any]:
         return self.chunks.get(include=["documents", "metadatas"])
+
+    def chunk_vectors(self) -> dict[str, np.ndarray]:
+        """Each indexed file's chunk vectors, one row per chunk."""
+        got = self.chunks.get(include=["embeddings", "metadatas"])
+        rows: dict[str, list[Any]] = {}
+        for vector, meta in zip(got["embeddings"], got["metadatas"] or [], strict=True):
+            rows.setdefault(str(meta["source"]), []).append(vector)
+        return {source: np.asarray(vectors, dtype=np.float32) for source, vectors in rows.items()}
 
     # Writing: chunks first, then the manifest entry, then stale chunks go.
     # A crash between steps leaves chunks the manifest does not vouch for, which reconcile() removes.
@@ -133,6 +143,18 @@ class Index:
             ids=[article.source], embeddings=[[1.0]], documents=[article.text], metadatas=[_clean(record)]
         )
         self.chunks.delete(where={"$and": [{"source": article.source}, {"sha256": {"$ne": article.sha256}}]})
+
+    def set_duplicates(self, duplicates: dict[str, str]) -> None:
+        """Record for every file which canonical file it repeats, if any ("" for none)."""
+        got = self.files.get(include=["metadatas"])
+        ids, metas = [], []
+        for id_, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+            wanted = duplicates.get(id_, "")
+            if meta is not None and meta.get("duplicate_of") != wanted:
+                ids.append(id_)
+                metas.append({**meta, "duplicate_of": wanted})
+        if ids:
+            self.files.update(ids=ids, metadatas=metas)  # type: ignore[arg-type]
 
     def remove(self, source: str) -> None:
         self.files.delete(ids=[source])

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from rag.chunking import Chunk, chunk_article
 from rag.config import Settings
 from rag.documents import Article, iter_article_paths, read_article
+from rag.duplicates import find_duplicates
 from rag.embedding import Embedder
 from rag.errors import RagError
 from rag.index import Index, ingest_lock
@@ -27,6 +28,7 @@ class IngestReport:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    duplicates: dict[str, str] = field(default_factory=dict)  # duplicate file -> its canonical file
     chunks_embedded: int = 0
     chunks_total: int = 0
     seconds: float = 0.0
@@ -37,6 +39,8 @@ class IngestReport:
             f"{len(self.unchanged)} unchanged; {self.chunks_embedded} chunks embedded, "
             f"{self.chunks_total} in the index; {self.seconds:.1f} s"
         )
+        if self.duplicates:
+            line += "; duplicates: " + ", ".join(f"{d} repeats {c}" for d, c in sorted(self.duplicates.items()))
         if self.failed:
             line += f"; {len(self.failed)} skipped:\n" + "\n".join(f"  {k}: {v}" for k, v in self.failed.items())
         return line
@@ -103,9 +107,18 @@ def ingest(
             if gone and not Path(record.path).exists():
                 index.remove(record.source)
                 report.removed.append(record.source)
+        report.duplicates = _mark_duplicates(index)
         report.chunks_total = index.chunk_count()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _mark_duplicates(index: Index) -> dict[str, str]:
+    """Re-decide, over the whole index, which articles repeat another: a change or removal can undo it."""
+    dates = {source: record.date for source, record in index.manifest().items()}
+    duplicates = find_duplicates(index.chunk_vectors(), dates)
+    index.set_duplicates(duplicates)
+    return duplicates
 
 
 def _read(path: Path, source: str, folder: Path | None) -> Article:

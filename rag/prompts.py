@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from functools import cache
 from pathlib import Path
@@ -19,6 +20,8 @@ EXPECTED_VARIABLES = {
     "answer_user.txt": {"evidence", "question"},
     "answer_insist.txt": set(),
     "answer_check.txt": set(),
+    "rewrite_system.txt": set(),
+    "rewrite_user.txt": {"history", "question"},
 }
 
 
@@ -39,3 +42,16 @@ def load_prompt(name: str, directory: Path = PROMPTS_DIR) -> str:
     if expected is not None and found != expected:
         raise RagError(f"Prompt template {path} uses {sorted(found)}, expected {sorted(expected)}.")
     return template
+
+
+_SPECIAL_TOKEN = re.compile(r"<\|([^|<>]{0,40})\|>")
+
+
+def as_data(text: str) -> str:
+    """Make article text safe to quote inside a prompt: one line, and no chat-template tokens.
+
+    An article is data, never instructions: `<|im_start|>system` in an article would otherwise
+    become a real role switch once the prompt is tokenised, and a line break would let a fake
+    `Answer:` or `Question:` line start a line of its own.
+    """
+    return " ".join(_SPECIAL_TOKEN.sub(r"<\1>", text).split())

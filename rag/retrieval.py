@@ -14,7 +14,7 @@ import numpy as np
 
 from rag.config import Settings
 from rag.embedding import Embedder
-from rag.index import Index, date_ordinal
+from rag.index import FileRecord, Index, date_ordinal
 
 RRF_K = 60.0
 WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ0-9]*")
@@ -69,22 +69,36 @@ class Retriever:
         since: str | None = None,
         until: str | None = None,
     ) -> list[RetrievedChunk]:
-        """Return the top-k chunks for a question, optionally within a publication-date range."""
+        """Return the top-k chunks for a question, optionally within a publication-date range.
+
+        Chunks of duplicate articles take no rank: the top k come from canonical articles, and
+        the well-ranked chunks of those articles' duplicates follow, marked `duplicate_of`, so
+        that evidence can credit them as "also reported by".
+        """
         from llama_index.core import QueryBundle
 
+        manifest = self.index.manifest()
+        duplicates = {r.source: r.duplicate_of for r in manifest.values() if r.duplicate_of in manifest}
         bundle = QueryBundle(query_str=question, embedding=query_vector.tolist())
         n = max(k, self.settings.candidates_per_retriever)
+        n += min(n, sum(manifest[s].chunks for s in duplicates))  # room for the duplicates' chunks
         filters = _date_filters(since, until)
         dense = self._dense(n, filters).retrieve(bundle)
-        bm25 = self._bm25_retriever(n)
+        bm25 = self._bm25_retriever(n, manifest)
         lexical = [r for r in bm25.retrieve(bundle) if _in_range(r.node.metadata, since, until)] if bm25 else []
         fused = reciprocal_rank_fusion([[r.node.node_id for r in dense], [r.node.node_id for r in lexical]])
         nodes = {r.node.node_id: r.node for r in [*lexical, *dense]}
-        ranked = sorted(fused, key=lambda id_: fused[id_], reverse=True)[:k]
-        return [
-            RetrievedChunk(id_, nodes[id_].get_content(), dict(nodes[id_].metadata), fused[id_], rank)
-            for rank, id_ in enumerate(ranked)
-        ]
+        ranked = sorted(fused, key=lambda id_: fused[id_], reverse=True)
+        canonical = [id_ for id_ in ranked if nodes[id_].metadata["source"] not in duplicates][:k]
+        cited = {nodes[id_].metadata["source"] for id_ in canonical}
+        twins = [id_ for id_ in ranked[: 2 * k] if duplicates.get(nodes[id_].metadata["source"]) in cited]
+        chunks = []
+        for rank, id_ in enumerate([*canonical, *twins]):
+            meta = dict(nodes[id_].metadata)
+            if meta["source"] in duplicates:
+                meta["duplicate_of"] = duplicates[meta["source"]]
+            chunks.append(RetrievedChunk(id_, nodes[id_].get_content(), meta, fused[id_], rank))
+        return chunks
 
     def _dense(self, n: int, filters: Any) -> Any:
         return self._vector_index.as_retriever(similarity_top_k=n, filters=filters)
@@ -97,9 +111,9 @@ class Retriever:
         store = ChromaVectorStore(chroma_collection=self.index.chunks)
         return VectorStoreIndex.from_vector_store(store, embed_model=as_llama_index_embedding(self.embedder))
 
-    def _bm25_retriever(self, n: int) -> Any:
+    def _bm25_retriever(self, n: int, manifest: dict[str, FileRecord]) -> Any:
         with self._lock:
-            self._refresh()
+            self._refresh(manifest)
             if self._bm25 is not None:
                 self._bm25.similarity_top_k = min(n, len(self._bm25.corpus))
             return self._bm25
@@ -107,11 +121,11 @@ class Retriever:
     def vocabulary(self) -> frozenset[str]:
         """Every word of the indexed articles, lower-cased; rebuilt with BM25 when the corpus changes."""
         with self._lock:
-            self._refresh()
+            self._refresh(self.index.manifest())
             return self._vocabulary
 
-    def _refresh(self) -> None:
-        key = tuple(sorted((r.source, r.sha256) for r in self.index.manifest().values()))
+    def _refresh(self, manifest: dict[str, FileRecord]) -> None:
+        key = tuple(sorted((r.source, r.sha256) for r in manifest.values()))
         if key != self._bm25_key:
             got = self.index.all_chunks() if key else {"ids": [], "documents": [], "metadatas": []}
             self._bm25 = _build_bm25(got)

@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from rag.citations import Answer
-from rag.pipeline import Pipeline
+from rag.citations import Answer, strip_markers
+from rag.llm import Message
+from rag.pipeline import Pipeline, check_question
+from rag.prompts import NO_ANSWER, as_data, load_prompt
+
+HISTORY_TURNS = 3
+ANSWER_WORDS = 30
+REWRITE_MAX_TOKENS = 48
+REWRITE_MAX_CHARS = 300
+
+# A follow-up leans on the conversation when it starts like a continuation, points back with a
+# pronoun, or is too short to name its subject. Anything else goes to retrieval as typed.
+_CONTINUES = re.compile(r"^\s*(and|but|also|so|then|what about|how about|why not|what else)\b", re.IGNORECASE)
+_POINTS_BACK = re.compile(
+    r"\b(it|them|these|those|the same|else|too)\b|\b(that|this|there|then)\s*[?.!]*\s*$", re.IGNORECASE
+)
+# These may point at a name earlier in the question itself ("Ukraine ... its armed forces").
+_PERSONAL = re.compile(r"\b(he|she|him|his|her|hers|its|they|their|theirs)\b", re.IGNORECASE)
+_NAMES = re.compile(r"(?<!^)(?<![.?!] )\b[A-Z][\w'-]+|\d[\d,.%]*")
+_WORDS = re.compile(r"[A-Za-z][\w'-]+")
+_STOP = frozenset(
+    "what which who whom whose when where why how did does do is are was were the a an and or of to in on at for "
+    "with by from about say said says tell told has have had will would could should can may might".split()
+)
 
 
 @dataclass
@@ -15,6 +38,53 @@ class Turn:
     question: str  # as the user typed it
     standalone: str  # the question the pipeline answered
     answer: Answer
+
+
+def needs_context(question: str) -> bool:
+    """Cheaply tell whether a question leans on earlier turns (so only those cost an LLM call)."""
+    if _CONTINUES.search(question) or _POINTS_BACK.search(question) or len(question.split()) <= 3:
+        return True
+    pronoun = _PERSONAL.search(question)
+    return pronoun is not None and not _NAMES.search(question[: pronoun.start()])
+
+
+def history_lines(turns: Sequence[Turn]) -> str:
+    """The last few turns as short Q/A lines for the rewrite prompt."""
+    lines = []
+    for turn in turns[-HISTORY_TURNS:]:
+        words = strip_markers(turn.answer.text).split() if turn.answer.answered else ["(not answered)"]
+        short = " ".join(words[:ANSWER_WORDS]) + (" …" if len(words) > ANSWER_WORDS else "")
+        lines += [f"Q: {as_data(turn.standalone)}", f"A: {as_data(short)}"]
+    return "\n".join(lines)
+
+
+def rewrite_messages(question: str, turns: Sequence[Turn]) -> list[Message]:
+    user = load_prompt("rewrite_user.txt").format(history=history_lines(turns), question=as_data(question))
+    return [{"role": "system", "content": load_prompt("rewrite_system.txt")}, {"role": "user", "content": user}]
+
+
+def clean_rewrite(question: str, reply: str) -> str | None:
+    """The model's rewrite if it is usable: one non-empty question that keeps the follow-up's names and numbers."""
+    lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
+    if not lines:
+        return None
+    text = re.sub(r"^(standalone( question)?|question)\s*:\s*", "", lines[0], flags=re.IGNORECASE)
+    text = text.strip().strip("\"'“”").strip()
+    if not text or len(text) > REWRITE_MAX_CHARS or NO_ANSWER.rstrip(".").lower() in text.lower():
+        return None
+    if any(name.lower() not in text.lower() for name in _NAMES.findall(question)):
+        return None
+    return text
+
+
+def with_context_terms(question: str, turns: Sequence[Turn]) -> str:
+    """Fallback when the rewrite is unusable: the question plus the previous question's content words."""
+    asked = {w.lower() for w in _WORDS.findall(question)}
+    terms = []
+    for word in _WORDS.findall(turns[-1].standalone if turns else ""):
+        if word.lower() not in _STOP and word.lower() not in asked and word not in terms:
+            terms.append(word)
+    return f"{question} ({' '.join(terms)})" if terms else question
 
 
 class Session:
@@ -31,17 +101,28 @@ class Session:
 
     def standalone(self, question: str) -> str:
         """The question to retrieve and answer with, given the turns so far."""
-        return question
+        question = check_question(question)
+        with self._lock:
+            turns = list(self.turns)
+        if not turns or not needs_context(question):
+            return question
+        reply = "".join(self.pipeline.llm.stream(rewrite_messages(question, turns), REWRITE_MAX_TOKENS))
+        return clean_rewrite(question, reply) or with_context_terms(question, turns)
 
     def ask_stream(
         self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None
     ) -> Iterator[str | Answer]:
-        """Like `Pipeline.ask_stream`, and the answered turn joins the history."""
+        """Like `Pipeline.ask_stream`, and the answered turn joins the history.
+
+        The final Answer keeps the question as typed; `answered_as` holds the rewrite, if any.
+        """
         standalone = self.standalone(question)
         for event in self.pipeline.ask_stream(standalone, k=k, since=since, until=until):
             if isinstance(event, Answer):
+                event.question = check_question(question)
+                event.answered_as = standalone if standalone != event.question else None
                 with self._lock:
-                    self.turns.append(Turn(question, standalone, event))
+                    self.turns.append(Turn(event.question, standalone, event))
             yield event
 
     def ask(self, question: str, **options: str | int | None) -> Answer:

@@ -1,0 +1,69 @@
+"""Duplicate articles at ingest, with real Chroma and the fake embedder."""
+
+from pathlib import Path
+
+import numpy as np
+
+from rag.duplicates import find_duplicates
+from rag.pipeline import Pipeline
+
+ORIGINAL = "003_8988beed483b4692.txt"
+REPRINT = "005_reprint.txt"
+QUESTION = "How did the Kremlin describe the talks that Witkoff and Putin held in Moscow?"
+
+
+def write_reprint(corpus: Path) -> None:
+    """A lightly edited reprint of 003: a new headline and one sentence reworded."""
+    text = (corpus / ORIGINAL).read_text(encoding="utf-8")
+    text = text.replace("are very close to a deal", "are very near a deal", 1)
+    (corpus / REPRINT).write_text("Reprinted: peace talks edge closer\n" + text, encoding="utf-8")
+
+
+def duplicates(pipeline: Pipeline) -> dict[str, str]:
+    return {s: r.duplicate_of for s, r in pipeline.index.manifest().items() if r.duplicate_of}
+
+
+def test_canonical_is_the_dated_then_earliest_article() -> None:
+    story = np.eye(4, dtype=np.float32)[:2]
+    other = np.eye(4, dtype=np.float32)[2:]
+    vectors = {"b.txt": story, "a.txt": story, "c.txt": story, "d.txt": other}
+    dates = {"a.txt": None, "b.txt": "2025-03-16", "c.txt": "2025-03-01", "d.txt": None}
+    assert find_duplicates(vectors, dates) == {"a.txt": "c.txt", "b.txt": "c.txt"}
+
+
+def test_a_reprint_is_marked_and_the_original_is_not(fake_pipeline: Pipeline, corpus: Path) -> None:
+    write_reprint(corpus)
+    report = fake_pipeline.ingest(progress=False)
+    assert report.duplicates.get(REPRINT) == ORIGINAL
+    assert duplicates(fake_pipeline).get(REPRINT) == ORIGINAL and ORIGINAL not in duplicates(fake_pipeline)
+
+
+def test_evidence_cites_the_original_once_and_credits_the_reprint(fake_pipeline: Pipeline, corpus: Path) -> None:
+    write_reprint(corpus)
+    fake_pipeline.ingest(progress=False)
+    evidence = fake_pipeline.evidence(QUESTION)
+    assert evidence and REPRINT not in {e.source for e in evidence}
+    credited = [e for e in evidence if REPRINT in e.also_reported_by]
+    assert credited and all(e.source == ORIGINAL for e in credited)
+
+
+def test_the_reprint_becomes_canonical_when_the_original_goes(fake_pipeline: Pipeline, corpus: Path) -> None:
+    write_reprint(corpus)
+    fake_pipeline.ingest(progress=False)
+    original = (corpus / ORIGINAL).read_text(encoding="utf-8")
+    (corpus / ORIGINAL).unlink()
+    report = fake_pipeline.ingest(progress=False)
+    assert report.removed == [ORIGINAL] and REPRINT not in duplicates(fake_pipeline)
+    assert REPRINT in {e.source for e in fake_pipeline.evidence(QUESTION)}
+    (corpus / ORIGINAL).write_text(original, encoding="utf-8")
+    fake_pipeline.ingest(progress=False)
+    assert duplicates(fake_pipeline).get(REPRINT) == ORIGINAL
+
+
+def test_the_reprint_becomes_canonical_when_the_original_changes(fake_pipeline: Pipeline, corpus: Path) -> None:
+    write_reprint(corpus)
+    fake_pipeline.ingest(progress=False)
+    replacement = "Local council approves new cycle lanes. The budget covers twelve kilometres of paint and kerbs.\n"
+    (corpus / ORIGINAL).write_text(replacement, encoding="utf-8")
+    report = fake_pipeline.ingest(progress=False)
+    assert report.changed == [ORIGINAL] and not duplicates(fake_pipeline).get(REPRINT)
