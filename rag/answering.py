@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from rag.chunking import split_sentences
 from rag.citations import Answer, Removed, marker_numbers, normalise_markers, renumber, strip_markers
 from rag.conflicts import describe, find_conflicts
-from rag.evidence import Evidence
+from rag.evidence import Evidence, keywords
 from rag.llm import Message
 from rag.prompts import NO_ANSWER, as_data, load_prompt
-from rag.verification import MARKER, Cited, Verifier, cited
+from rag.verification import MARKER, Cited, Verifier, cited, claim_numbers, negated
 
 
 def build_messages(question: str, evidence: Sequence[Evidence]) -> list[Message]:
@@ -91,6 +91,9 @@ def check_draft(question: str, draft: str, evidence: Sequence[Evidence], verifie
             continue
         marked = [n - 1 for n in dict.fromkeys(marker_numbers(sentence)) if 1 <= n <= len(evidence)]
         verdict = verifier.verify(claim, [texts[i] for i in marked], question)
+        if verdict.supported and restates(question, claim):
+            removed.append(Removed(sentence=claim, reason="it only restates the question"))
+            continue
         if verdict.supported:
             kept.append((claim, _prune(question, claim, marked, texts, verifier)))
             continue
@@ -101,6 +104,29 @@ def check_draft(question: str, draft: str, evidence: Sequence[Evidence], verifie
         else:
             removed.append(Removed(sentence=claim, reason=verdict.reason))
     return Checked(kept, removed)
+
+
+def restates(question: str, claim: str) -> bool:
+    """True when a sentence adds no word or number the question did not already have.
+
+    Asked "Why did Merz endorse concessions?", a small model may answer "Merz endorsed
+    concessions": supported by nothing but the question, and taking its premise for a fact.
+    """
+    return not (keywords(claim) - keywords(question)) and not (claim_numbers(claim) - claim_numbers(question))
+
+
+def contradicted_premise(question: str, kept: Sequence[tuple[str, list[int]]]) -> str | None:
+    """The answer sentence that denies what a "why" question takes for granted, if one does.
+
+    "Why did Zelensky agree to cede Crimea?" answered "Zelensky rejects this idea" means the
+    question's premise is false: the answer is then that the articles do not support it.
+    """
+    if not _WHY.match(question) or negated(question):
+        return None
+    return next((sentence for sentence, _ in kept if negated(sentence)), None)
+
+
+_WHY = re.compile(r"\s*why\b", re.IGNORECASE)
 
 
 def _prune(question: str, claim: str, cited: list[int], texts: list[Cited], verifier: Verifier) -> list[int]:
@@ -129,6 +155,11 @@ def finish(question: str, draft: str, evidence: Sequence[Evidence], verifier: Ve
     checked = check_draft(question, answer_part(draft), evidence, verifier)
     if not checked.kept:
         answer = abstain(question, evidence, model, "No sentence of the draft answer was supported by its citations.")
+        answer.removed = checked.removed
+        return answer
+    denial = contradicted_premise(question, checked.kept)
+    if denial is not None:
+        answer = abstain(question, evidence, model, f"The articles contradict the question's premise: {denial}")
         answer.removed = checked.removed
         return answer
     text, order = renumber(checked.kept + conflict_notes(checked.kept, evidence))

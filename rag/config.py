@@ -49,7 +49,9 @@ class Settings(BaseSettings):
     )
 
     self_check: bool = Field(
-        True, description="After drafting, ask the model whether the evidence answers the question as asked."
+        False,
+        description="After drafting, ask the model whether the evidence answers the question as asked "
+        "(off by default: the bundled 1.5B model says yes to nearly everything; worth it with a stronger served model).",
     )
 
     # Generation

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rag.answerability import question_parts, uncovered_parts, unknown_names
-from rag.answering import finish
+from rag.answering import finish, restates
 from rag.conflicts import describe, figures, find_conflicts
 from rag.embedding import FakeEmbedder
 from rag.evidence import Evidence
@@ -123,3 +123,28 @@ def test_a_part_nothing_in_the_answer_addresses_is_reported() -> None:
     embedder = FakeEmbedder()
     assert uncovered_parts(parts, said, embedder) == ["What share of land does Russia control?"]
     assert uncovered_parts(parts[:1], said, embedder) == []
+
+
+def test_a_sentence_that_only_restates_the_question_is_removed() -> None:
+    found = [evidence("002.txt", "Merz said Ukraine must avoid unilateral territorial concessions.", 1.0, [1, 0])]
+    question = "Why did Friedrich Merz endorse unilateral territorial concessions by Ukraine?"
+    draft = "Answer: Friedrich Merz endorsed unilateral territorial concessions by Ukraine [1]."
+    answer = finish(question, draft, found, FakeAcceptingVerifier(), "m")
+    assert not answer.answered and answer.removed[0].reason == "it only restates the question"
+
+
+def test_a_sentence_adding_a_number_is_not_a_restatement() -> None:
+    assert not restates("What share of its land has Ukraine lost?", "Ukraine has lost about 11% of its land.")
+    assert restates("Why did Russia reject the ceasefire?", "Russia rejected the ceasefire.")
+
+
+def test_an_answer_denying_a_why_questions_premise_abstains_and_says_so() -> None:
+    found = [evidence("003.txt", "Zelensky rejects this idea.", 1.0, [1, 0])]
+    draft = "Answer: Zelensky rejects ceding Crimea [1]."
+    answer = finish("Why did Zelensky agree to cede Crimea to Russia?", draft, found, FakeAcceptingVerifier(), "m")
+    assert (
+        not answer.answered
+        and answer.reason == "The articles contradict the question's premise: Zelensky rejects ceding Crimea."
+    )
+    kept = finish("What did Zelensky say about Crimea?", draft, found, FakeAcceptingVerifier(), "m")
+    assert kept.answered  # not a "why" question: a denial is simply the answer

@@ -138,6 +138,7 @@ def test_a_name_no_article_mentions_abstains_without_the_llm(fake_pipeline: Pipe
 
 
 def test_self_check_saying_no_turns_the_answer_into_a_refusal(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    fake_pipeline.settings.self_check = True
     evidence = fake_pipeline.evidence(QUESTION)
     target = next(i for i, e in enumerate(evidence, 1) if "600,000" in e.text)
     draft = f"Relevant: [{target}]\nAnswer: The plan limits Ukraine's armed forces to 600,000 personnel [{target}]."
@@ -149,7 +150,15 @@ def test_self_check_saying_no_turns_the_answer_into_a_refusal(fake_pipeline: Pip
 
 
 def test_self_check_saying_yes_keeps_the_answer(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    fake_pipeline.settings.self_check = True
     evidence = fake_pipeline.evidence(QUESTION)
     target = next(i for i, e in enumerate(evidence, 1) if "600,000" in e.text)
     fake_llm.replies += [f"Answer: The plan limits Ukraine's armed forces to 600,000 personnel [{target}].", "Yes"]
     assert fake_pipeline.ask(QUESTION).answered
+
+
+def test_self_check_is_off_by_default(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    evidence = fake_pipeline.evidence(QUESTION)
+    target = next(i for i, e in enumerate(evidence, 1) if "600,000" in e.text)
+    fake_llm.replies += [f"Answer: The plan limits Ukraine's armed forces to 600,000 personnel [{target}].", "No."]
+    assert fake_pipeline.ask(QUESTION).answered and len(fake_llm.prompts) == 1

@@ -54,6 +54,15 @@ def test_land_terms_are_named_and_cited(pipeline: Pipeline, workdir: Path) -> No
     assert_verbatim(answer, workdir / "corpus")
 
 
+def test_disagreeing_territory_figures_are_both_given(pipeline: Pipeline, workdir: Path) -> None:
+    answer = pipeline.ask("How much of Ukraine's territory does Russia control?")
+    assert answer.answered, answer.model_dump_json(indent=1)
+    assert "about 11%" in answer.text and "almost 20%" in answer.text and "differ" in answer.text
+    assert {"001_8a2a514bf6660ac7.txt", "003_8988beed483b4692.txt"} <= {c.source for c in answer.citations}
+    assert "CNN (2025-03-16)" in answer.text  # each figure with who reported it, and when
+    assert_verbatim(answer, workdir / "corpus")
+
+
 def test_super_bowl_is_not_answered(pipeline: Pipeline) -> None:
     answer = pipeline.ask("Who won the 2024 Super Bowl?")
     assert (answer.answered, answer.text, answer.citations) == (False, NO_ANSWER, [])
