@@ -91,6 +91,7 @@ class Pipeline:
     ) -> Iterator[str | Answer]:
         """Yield the draft's text pieces as they are generated, then the verified Answer."""
         started = time.perf_counter()
+        question = check_question(question)  # the cleaned text, not control characters, reaches the prompt
         evidence = self.evidence(question, k=k, since=since, until=until)
         model = self.llm.name
         if not evidence or evidence[0].score < self.settings.min_relevance:

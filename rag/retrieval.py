@@ -72,8 +72,10 @@ class Retriever:
         bundle = QueryBundle(query_str=question, embedding=query_vector.tolist())
         n = max(k, self.settings.candidates_per_retriever)
         filters = _date_filters(since, until)
-        dense = self._dense(n, filters).retrieve(bundle)
-        bm25 = self._bm25_retriever(n)
+        # Only chunks the manifest vouches for: an interrupted or running ingest may have left others.
+        vouched = {r.source: r.sha256 for r in self.index.manifest().values()}
+        dense = [r for r in self._dense(n, filters).retrieve(bundle) if is_vouched(r.node.metadata, vouched)]
+        bm25 = self._bm25_retriever(n, vouched)
         lexical = [r for r in bm25.retrieve(bundle) if _in_range(r.node.metadata, since, until)] if bm25 else []
         fused = reciprocal_rank_fusion([[r.node.node_id for r in dense], [r.node.node_id for r in lexical]])
         nodes = {r.node.node_id: r.node for r in [*lexical, *dense]}
@@ -94,18 +96,23 @@ class Retriever:
         store = ChromaVectorStore(chroma_collection=self.index.chunks)
         return VectorStoreIndex.from_vector_store(store, embed_model=as_llama_index_embedding(self.embedder))
 
-    def _bm25_retriever(self, n: int) -> Any:
+    def _bm25_retriever(self, n: int, vouched: dict[str, str]) -> Any:
         with self._lock:
-            key = tuple(sorted((r.source, r.sha256) for r in self.index.manifest().values()))
+            key = tuple(sorted(vouched.items()))
             if key != self._bm25_key:
-                self._bm25 = _build_bm25(self.index) if key else None
+                self._bm25 = _build_bm25(self.index, vouched) if key else None
                 self._bm25_key = key
             if self._bm25 is not None:
                 self._bm25.similarity_top_k = min(n, len(self._bm25.corpus))
             return self._bm25
 
 
-def _build_bm25(index: Index) -> Any:
+def is_vouched(meta: dict[str, Any], vouched: dict[str, str]) -> bool:
+    """Tell whether a chunk belongs to the version of its file that the manifest records."""
+    return vouched.get(str(meta.get("source"))) == meta.get("sha256")
+
+
+def _build_bm25(index: Index, vouched: dict[str, str]) -> Any:
     import Stemmer
     from llama_index.core.schema import BaseNode, TextNode
     from llama_index.retrievers.bm25 import BM25Retriever
@@ -114,6 +121,7 @@ def _build_bm25(index: Index) -> Any:
     nodes: list[BaseNode] = [
         TextNode(id_=id_, text=doc, metadata=meta)
         for id_, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        if is_vouched(meta, vouched)
     ]
     if not nodes:
         return None
