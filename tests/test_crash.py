@@ -14,10 +14,13 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 from rag.chunking import chunk_article
 from rag.config import PROJECT_DIR, Settings
@@ -34,6 +37,7 @@ FILES = 30
 
 def ingest_child(corpus: str, index_dir: str, ready: Any) -> None:
     """Run the library's ingest exactly as `rag ingest` does, with the FakeEmbedder swapped in."""
+    tqdm.set_lock(threading.RLock())  # not tqdm's default process-shared lock, which a kill would leak
     settings = Settings(corpus_dir=Path(corpus), index_dir=Path(index_dir))
     index = Index(settings)
     ready.send(True)
@@ -85,7 +89,7 @@ class Corpus:
 
     def write(self, name: str) -> None:
         self.serial += 1
-        body = self.rng.sample(self.sentences, k=min(len(self.sentences), self.rng.randint(40, 120)))
+        body = self.rng.sample(self.sentences, k=min(len(self.sentences), self.rng.randint(20, 60)))
         text = f"Report {name} revision {self.serial}\n\n" + " ".join(body) + "\n"
         (self.root / name).write_text(text, encoding="utf-8")
         self.versions.setdefault(name, set()).add(hashlib.sha256(text.encode()).hexdigest())
@@ -93,7 +97,7 @@ class Corpus:
     def mutate(self) -> None:
         """Change, add and delete files so that an ingest has every kind of work to do."""
         names = sorted(p.name for p in self.root.iterdir())
-        for name in self.rng.sample(names, k=max(1, len(names) // 4)):
+        for name in self.rng.sample(names, k=max(1, len(names) // 5)):
             self.write(name)
         if len(names) > 20 and self.rng.random() < 0.5:
             (self.root / self.rng.choice(names)).unlink()
@@ -171,7 +175,7 @@ def test_sigkill_during_ingest_never_leaves_a_half_indexed_file(tmp_path: Path) 
         proc.join(60)
         manifest, _ = check_consistent(open_index(corpus.root, index_dir), corpus)
         progress.append(sum(manifest.get(s) == h for s, h in todo.items()) / len(todo))
-        if kills % 10 == 0 and proc.exitcode != 0:
+        if kills % 25 == 0 and proc.exitcode != 0:
             run_to_completion(ctx, corpus.root, index_dir)  # the re-run completes the job
             check_complete(open_index(corpus.root, index_dir), corpus)
             manifest = corpus.current()
