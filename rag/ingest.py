@@ -135,7 +135,7 @@ def check_free_space(settings: Settings, articles: Sequence[Article]) -> None:
         raise RagError(
             f"Indexing {len(articles)} files needs about {need / 2**20:.1f} MB, and only {free / 2**20:.1f} MB "
             f"is free on the disk of {settings.index_dir}; free some space and run `rag ingest` again "
-            "(nothing was written)."
+            "(none of them was written)."
         )
 
 

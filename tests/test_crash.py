@@ -2,7 +2,8 @@
 
 The child processes run the real `rag.ingest.ingest` on a real embedded Chroma, but embed with the
 FakeEmbedder: the property under test is storage consistency, not the embedding, and the fake
-keeps the 50-kill loop within its CI budget (about 2-3 minutes on 2 shared cores).
+keeps the 50-kill loop within its CI budget (4.5 minutes measured on 2 cores at load average 14;
+less on a quiet machine). Children are forked from a fork server so that a kill costs no start-up.
 """
 
 from __future__ import annotations

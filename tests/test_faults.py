@@ -205,7 +205,7 @@ def test_ingest_too_big_for_the_disk_is_refused_before_writing(corpus: Path, tmp
         (corpus / "big.txt").write_text(LINE * 10_000, encoding="utf-8")  # 0.9 MB
         full = run_cli(settings, "ingest", "--quiet")
         assert full.returncode == 2, full.stdout + full.stderr
-        assert "is free on the disk of" in full.stderr and "nothing was written" in full.stderr
+        assert "is free on the disk of" in full.stderr and "none of them was written" in full.stderr
         assert "Traceback" not in full.stderr
         again = run_cli(settings, "ingest", "--quiet", str(corpus / "001_8a2a514bf6660ac7.txt"))
         assert again.returncode == 0 and "1 unchanged" in again.stdout, again.stderr
