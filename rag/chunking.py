@@ -16,6 +16,8 @@ _ABBREVIATIONS = frozenset(
         "p.m"
     ).split()
 )
+# Longer runs of words without a sentence break are cut, so one evidence "sentence" fits a prompt.
+MAX_SENTENCE_WORDS = 100
 # A sentence ends at . ! ? or … (plus closing quotes/brackets and citation markers) followed by whitespace.
 _END = re.compile(r"[.!?…]+[\"'”’)\]]*(?:\s*\[\d+\])*(?=\s)")
 # A citation marker ("[3]") after a full stop still belongs to the sentence before it.
@@ -41,7 +43,18 @@ def _split_line(text: str, start: int, end: int) -> list[Span]:
         spans.append((cursor, m.end()))
         cursor = m.end()
     spans.append((cursor, end))
-    return [trimmed for s, e in spans if (trimmed := _trim(text, s, e))]
+    return [piece for s, e in spans if (trimmed := _trim(text, s, e)) for piece in _cap(text, *trimmed)]
+
+
+def _cap(text: str, start: int, end: int) -> list[Span]:
+    """Cut a run-on "sentence" (text without sentence breaks) into pieces a model can read and quote."""
+    words = [m.span() for m in re.finditer(r"\S+", text[start:end])]
+    if len(words) <= MAX_SENTENCE_WORDS:
+        return [(start, end)]
+    return [
+        (start + words[i][0], start + words[min(i + MAX_SENTENCE_WORDS, len(words)) - 1][1])
+        for i in range(0, len(words), MAX_SENTENCE_WORDS)
+    ]
 
 
 def _is_abbreviation(text: str, sentence_start: int, dot: int) -> bool:

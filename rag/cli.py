@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.set_defaults(run=_eval)
 
+    p = sub.add_parser("doctor", help="check the models, the index and the backends; say how to fix problems")
+    p.add_argument("--quick", action="store_true", help="skip hashing the model file (about 1 GB)")
+    p.set_defaults(run=_doctor)
+
     p = sub.add_parser("serve", help="open the chat web UI")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
@@ -161,6 +165,18 @@ def _eval(args: argparse.Namespace) -> int:
     for failure in failures:
         print(f"FAIL {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from rag.config import Settings
+    from rag.doctor import run_checks
+
+    checks = run_checks(Settings(), verify_hash=not args.quick)
+    for check in checks:
+        print(check.render())
+    problems = sum(c.problem for c in checks)
+    print(f"{problems} problem{'s' if problems != 1 else ''} found." if problems else "All checks passed.")
+    return 1 if problems else 0
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -59,12 +61,13 @@ class Index:
             )
             self.files = self.client.get_or_create_collection(f"{name}-files", embedding_function=None)
         except Exception as exc:  # chromadb raises many types for an unreachable or unwritable store
-            raise RagError(f"Cannot open the index ({_where(settings)}): {exc}") from exc
+            raise RagError(storage_error(settings, "open the index", exc)) from exc
 
     # Reading
 
     def manifest(self) -> dict[str, FileRecord]:
-        got = self.files.get(include=["metadatas"])
+        with self._storage("read the manifest"):
+            got = self.files.get(include=["metadatas"])
         return {
             id_: FileRecord(
                 source=id_,
@@ -87,10 +90,12 @@ class Index:
         return docs[0] if docs else None
 
     def chunk_count(self) -> int:
-        return int(self.chunks.count())
+        with self._storage("count the chunks"):
+            return int(self.chunks.count())
 
     def all_chunks(self) -> dict[str, Any]:
-        return self.chunks.get(include=["documents", "metadatas"])
+        with self._storage("read the chunks"):
+            return self.chunks.get(include=["documents", "metadatas"])
 
     def chunk_vectors(self) -> dict[str, np.ndarray]:
         """Each indexed file's chunk vectors, one row per chunk."""
@@ -122,6 +127,18 @@ class Index:
             )
             for c in chunks
         ]
+        with self._storage(f"store {article.source}", bytes_needed(article)):
+            self._write_article(article, chunks, vectors, path, ids, metas)
+
+    def _write_article(
+        self,
+        article: Article,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        path: str,
+        ids: list[str],
+        metas: list[dict[str, Any]],
+    ) -> None:
         for lo in range(0, len(ids), 500):
             self.chunks.upsert(
                 ids=ids[lo : lo + 500],
@@ -157,20 +174,70 @@ class Index:
             self.files.update(ids=ids, metadatas=metas)  # type: ignore[arg-type]
 
     def remove(self, source: str) -> None:
-        self.files.delete(ids=[source])
-        self.chunks.delete(where={"source": source})
+        with self._storage(f"remove {source}"):
+            self.files.delete(ids=[source])
+            self.chunks.delete(where={"source": source})
 
     def reconcile(self) -> int:
         """Delete chunks the manifest does not vouch for; return how many went."""
         before = self.chunk_count()
         manifest = self.manifest()
-        if manifest:
-            self.chunks.delete(where={"source": {"$nin": list(manifest)}})
-            for record in manifest.values():
-                self.chunks.delete(where={"$and": [{"source": record.source}, {"sha256": {"$ne": record.sha256}}]})
-        elif before:
-            self.chunks.delete(where={"chunk": {"$gte": 0}})
+        with self._storage("clean up after an interrupted ingest"):
+            if manifest:
+                self.chunks.delete(where={"source": {"$nin": list(manifest)}})
+                for record in manifest.values():
+                    self.chunks.delete(where={"$and": [{"source": record.source}, {"sha256": {"$ne": record.sha256}}]})
+            elif before:
+                self.chunks.delete(where={"chunk": {"$gte": 0}})
         return before - self.chunk_count()
+
+    @contextmanager
+    def _storage(self, action: str, need_bytes: int = 0) -> Iterator[None]:
+        """Turn a storage failure (disk full, read-only, server gone) into a RagError that says what to do."""
+        try:
+            yield
+        except RagError:
+            raise
+        except Exception as exc:  # chromadb raises many types, OSError among them
+            raise RagError(storage_error(self.settings, action, exc, need_bytes)) from exc
+
+
+def bytes_needed(article: Article) -> int:
+    """Estimate the disk an article takes: its text in the manifest and chunks, the search index, vectors."""
+    return 8 * len(article.text.encode()) + 64 * 1024
+
+
+def storage_error(settings: Settings, action: str, exc: BaseException, need_bytes: int = 0) -> str:
+    """Describe a failed storage operation and what the user can do about it."""
+    text = str(exc) or type(exc).__name__
+    lowered = text.lower()
+    errno_ = getattr(exc, "errno", None)
+    free = _free_bytes(settings)
+    if errno_ == errno.ENOSPC or "disk is full" in lowered or "no space left" in lowered:
+        hint = "the disk is full; free some space and run `rag ingest` again (what was indexed before is kept)"
+    elif free is not None and free < max(need_bytes, 1 << 20):
+        # Chroma's compaction reports a full disk without saying so; the free space tells.
+        hint = (
+            f"only {free / 2**20:.1f} MB is free on the index's disk and this needs about "
+            f"{max(need_bytes, 1 << 20) / 2**20:.1f} MB; free some space and run `rag ingest` again "
+            "(what was indexed before is kept)"
+        )
+    elif errno_ in (errno.EACCES, errno.EPERM, errno.EROFS) or "read-only" in lowered or "readonly" in lowered:
+        hint = f"the index is not writable; make {settings.index_dir} writable or point RAG_INDEX_DIR elsewhere"
+    elif settings.chroma_url:
+        hint = f"check that the Chroma server at {settings.chroma_url} is running, or unset RAG_CHROMA_URL"
+    else:
+        hint = "run `rag doctor` to check the installation"
+    return f"Could not {action} ({_where(settings)}): {text.strip()[:300]}. What to do: {hint}."
+
+
+def _free_bytes(settings: Settings) -> int | None:
+    if settings.chroma_url:
+        return None
+    try:
+        return shutil.disk_usage(settings.index_dir).free
+    except OSError:
+        return None
 
 
 def _opt(value: Any) -> str | None:
@@ -198,12 +265,18 @@ def _connect(settings: Settings) -> Any:
                 settings=chroma_settings,
             )
         except Exception as exc:
-            raise RagError(f"Cannot reach the Chroma server at {settings.chroma_url}: {exc}") from exc
+            raise RagError(
+                f"Cannot reach the Chroma server at {settings.chroma_url} ({exc}). What to do: start it "
+                "(`chroma run --path DIR --port PORT`) or unset RAG_CHROMA_URL to use the embedded index."
+            ) from exc
     try:
         settings.index_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RagError(f"Cannot create the index folder {settings.index_dir}: {exc.strerror}.") from exc
-    return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
+    try:
+        return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
+    except Exception as exc:
+        raise RagError(storage_error(settings, "open the index", exc)) from exc
 
 
 @contextmanager
@@ -212,9 +285,13 @@ def ingest_lock(settings: Settings) -> Iterator[None]:
     import fcntl
 
     lock_dir = settings.index_dir
-    lock_dir.mkdir(parents=True, exist_ok=True)
     path = Path(lock_dir) / ".ingest.lock"
-    with open(path, "a+") as handle:
+    try:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 -- closed by the with block below
+    except OSError as exc:
+        raise RagError(storage_error(settings, "lock the index for writing", exc)) from exc
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from rag.documents import Article, iter_article_paths, read_article
 from rag.duplicates import find_duplicates
 from rag.embedding import Embedder
 from rag.errors import RagError
-from rag.index import Index, ingest_lock
+from rag.index import Index, bytes_needed, ingest_lock
 
 
 @dataclass
@@ -46,22 +48,30 @@ class IngestReport:
         return line
 
 
-def _sources(roots: Sequence[Path]) -> tuple[dict[str, tuple[Path, Path | None]], list[Path]]:
-    """Map each file's citation key to its path and the folder it was found in.
+def _sources(roots: Sequence[Path], corpus: Path) -> tuple[dict[str, tuple[Path, Path | None]], list[Path]]:
+    """Map each file's citation key (its path relative to the corpus folder) to its path and corpus.
 
-    The key is the path relative to that folder, so for a flat corpus it is the file name.
+    Only files inside the corpus are taken: a key names one file, so a same-named file from
+    elsewhere can never replace an indexed article.
     """
+    corpus = corpus.resolve()
     found: dict[str, tuple[Path, Path | None]] = {}
     dirs: list[Path] = []
     for root in roots:
-        if root.is_dir():
-            folder = root.resolve()
-            dirs.append(folder)
-            for path in iter_article_paths(folder):
-                found[path.relative_to(folder).as_posix()] = (path, folder)
-        else:
-            for path in iter_article_paths(root):
-                found[path.name] = (path, None)
+        # Resolve the folders on the way but not the file itself: a symlink is judged by _read.
+        where = Path(os.path.abspath(root))
+        where = where.resolve() if where.is_dir() else where.parent.resolve() / where.name
+        if not where.exists():
+            raise RagError(f"{root}: no such file or folder.")
+        if not (where == corpus or _is_under(where.parent, corpus)):
+            raise RagError(
+                f"{root}: outside the corpus folder {corpus}; copy it into that folder (or point "
+                "RAG_CORPUS_DIR at its folder) and run `rag ingest` again."
+            )
+        if where.is_dir():
+            dirs.append(where)
+        for path in iter_article_paths(where):
+            found[path.relative_to(corpus).as_posix()] = (path, corpus)
     return found, dirs
 
 
@@ -79,7 +89,7 @@ def ingest(
     with ingest_lock(settings):
         index.reconcile()
         manifest = index.manifest()
-        found, dirs = _sources(paths)
+        found, dirs = _sources(paths, settings.corpus_dir)
         todo: list[tuple[Article, Path, list[Chunk]]] = []
         for source, (path, folder) in found.items():
             try:
@@ -95,6 +105,7 @@ def ingest(
             chunks = chunk_article(article, settings.chunk_max_words, settings.chunk_overlap_sentences)
             todo.append((article, path, chunks))
 
+        check_free_space(settings, [article for article, _, _ in todo])
         vectors = _embed_all([c.text for _, _, chunks in todo for c in chunks], embedder, progress)
         offset = 0
         for article, path, chunks in todo:
@@ -119,6 +130,26 @@ def _mark_duplicates(index: Index) -> dict[str, str]:
     duplicates = find_duplicates(index.chunk_vectors(), dates)
     index.set_duplicates(duplicates)
     return duplicates
+
+
+def check_free_space(settings: Settings, articles: Sequence[Article]) -> None:
+    """Refuse, before writing anything, an ingest the index's disk clearly cannot hold.
+
+    A write that fills the disk midway leaves Chroma unable even to read until space is freed.
+    """
+    if settings.chroma_url or not articles:
+        return
+    need = sum(bytes_needed(a) for a in articles)
+    try:
+        free = shutil.disk_usage(settings.index_dir).free
+    except OSError:
+        return
+    if free < need:
+        raise RagError(
+            f"Indexing {len(articles)} files needs about {need / 2**20:.1f} MB, and only {free / 2**20:.1f} MB "
+            f"is free on the disk of {settings.index_dir}; free some space and run `rag ingest` again "
+            "(none of them was written)."
+        )
 
 
 def _read(path: Path, source: str, folder: Path | None) -> Article:

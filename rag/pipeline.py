@@ -110,6 +110,7 @@ class Pipeline:
     ) -> Iterator[str | Answer]:
         """Yield the draft's text pieces as they are generated, then the verified Answer."""
         started = time.perf_counter()
+        question = check_question(question)  # the cleaned text, not control characters, reaches the prompt
         evidence = self.evidence(question, k=k, since=since, until=until)
         model = self.llm.name
         unknown = unknown_names(question, self.retriever.vocabulary())

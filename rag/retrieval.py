@@ -14,7 +14,7 @@ import numpy as np
 
 from rag.config import Settings
 from rag.embedding import Embedder
-from rag.index import FileRecord, Index, date_ordinal
+from rag.index import Index, date_ordinal
 
 RRF_K = 60.0
 WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ0-9]*")
@@ -83,8 +83,10 @@ class Retriever:
         n = max(k, self.settings.candidates_per_retriever)
         n += min(n, sum(manifest[s].chunks for s in duplicates))  # room for the duplicates' chunks
         filters = _date_filters(since, until)
-        dense = self._dense(n, filters).retrieve(bundle)
-        bm25 = self._bm25_retriever(n, manifest)
+        # Only chunks the manifest vouches for: an interrupted or running ingest may have left others.
+        vouched = {r.source: r.sha256 for r in manifest.values()}
+        dense = [r for r in self._dense(n, filters).retrieve(bundle) if is_vouched(r.node.metadata, vouched)]
+        bm25 = self._bm25_retriever(n, vouched)
         lexical = [r for r in bm25.retrieve(bundle) if _in_range(r.node.metadata, since, until)] if bm25 else []
         fused = reciprocal_rank_fusion([[r.node.node_id for r in dense], [r.node.node_id for r in lexical]])
         nodes = {r.node.node_id: r.node for r in [*lexical, *dense]}
@@ -111,9 +113,9 @@ class Retriever:
         store = ChromaVectorStore(chroma_collection=self.index.chunks)
         return VectorStoreIndex.from_vector_store(store, embed_model=as_llama_index_embedding(self.embedder))
 
-    def _bm25_retriever(self, n: int, manifest: dict[str, FileRecord]) -> Any:
+    def _bm25_retriever(self, n: int, vouched: dict[str, str]) -> Any:
         with self._lock:
-            self._refresh(manifest)
+            self._refresh(vouched)
             if self._bm25 is not None:
                 self._bm25.similarity_top_k = min(n, len(self._bm25.corpus))
             return self._bm25
@@ -121,19 +123,29 @@ class Retriever:
     def vocabulary(self) -> frozenset[str]:
         """Every word of the indexed articles, lower-cased; rebuilt with BM25 when the corpus changes."""
         with self._lock:
-            self._refresh(self.index.manifest())
+            self._refresh({r.source: r.sha256 for r in self.index.manifest().values()})
             return self._vocabulary
 
-    def _refresh(self, manifest: dict[str, FileRecord]) -> None:
-        key = tuple(sorted((r.source, r.sha256) for r in manifest.values()))
+    def _refresh(self, vouched: dict[str, str]) -> None:
+        key = tuple(sorted(vouched.items()))
         if key != self._bm25_key:
             got = self.index.all_chunks() if key else {"ids": [], "documents": [], "metadatas": []}
-            self._bm25 = _build_bm25(got)
-            self._vocabulary = frozenset(w.lower() for text in got["documents"] for w in WORD.findall(text))
+            self._bm25 = _build_bm25(got, vouched)
+            self._vocabulary = frozenset(
+                w.lower()
+                for text, meta in zip(got["documents"], got["metadatas"], strict=True)
+                if is_vouched(meta, vouched)
+                for w in WORD.findall(text)
+            )
             self._bm25_key = key
 
 
-def _build_bm25(got: Any) -> Any:
+def is_vouched(meta: dict[str, Any], vouched: dict[str, str]) -> bool:
+    """Tell whether a chunk belongs to the version of its file that the manifest records."""
+    return vouched.get(str(meta.get("source"))) == meta.get("sha256")
+
+
+def _build_bm25(got: Any, vouched: dict[str, str]) -> Any:
     import Stemmer
     from llama_index.core.schema import BaseNode, TextNode
     from llama_index.retrievers.bm25 import BM25Retriever
@@ -141,6 +153,7 @@ def _build_bm25(got: Any) -> Any:
     nodes: list[BaseNode] = [
         TextNode(id_=id_, text=doc, metadata=meta)
         for id_, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        if is_vouched(meta, vouched)
     ]
     if not nodes:
         return None

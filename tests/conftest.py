@@ -42,3 +42,15 @@ def fake_llm() -> FakeLLM:
 def fake_pipeline(settings: Settings, fake_llm: FakeLLM) -> Pipeline:
     """Real Chroma, fake embedder and fake LLM: fast and deterministic."""
     return Pipeline(settings, embedder=FakeEmbedder(), llm=fake_llm)
+
+
+def index_snapshot(pipeline: Pipeline) -> tuple[dict[str, tuple[str, int]], dict[str, tuple[str, str]]]:
+    """The manifest (hash and chunk count per file) and every chunk's id, file hash and text."""
+    index = pipeline.index
+    manifest = {s: (r.sha256, r.chunks) for s, r in index.manifest().items()}
+    got = index.all_chunks()
+    chunks = {
+        id_: (str(meta["sha256"]), doc)
+        for id_, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+    }
+    return manifest, chunks

