@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
-from rag.documents import iter_article_paths
+from rag.documents import iter_article_paths, read_article
 from rag.errors import RagError
 from rag.index import Index
 from rag.weights import LOCAL_MODELS, part_paths, verify_gguf
@@ -128,11 +128,14 @@ def _corpus_check(settings: Settings, manifest: dict[str, Any]) -> Check:
         return Check("corpus", f"{corpus} is not a folder", True, "create it or set RAG_CORPUS_DIR to your articles")
     root = corpus.resolve()
     files = {p.relative_to(root).as_posix(): p for p in iter_article_paths(root)}
-    added = sorted(s for s in files if s not in manifest)
-    changed = sorted(s for s in files if s in manifest and manifest[s].sha256 != _file_hash(files[s]))
+    pending = [s for s in files if s not in manifest or manifest[s].sha256 != _file_hash(files[s])]
+    unreadable = [s for s in pending if not _readable(files[s], s)]
+    added = sorted(s for s in pending if s not in manifest and s not in unreadable)
+    changed = sorted(s for s in pending if s in manifest and s not in unreadable)
     removed = sorted(s for s, r in manifest.items() if s not in files and Path(r.path).is_relative_to(root))
     if not (added or changed or removed):
-        return Check("corpus", f"the index matches {corpus} ({len(files)} files)")
+        skipped = f"; {len(unreadable)} files cannot be indexed (`rag ingest` says why)" if unreadable else ""
+        return Check("corpus", f"the index matches {corpus} ({len(files) - len(unreadable)} files){skipped}")
     parts = [
         f"{len(v)} {k} ({', '.join(v[:3])}{', …' if len(v) > 3 else ''})"
         for k, v in (("new", added), ("changed", changed), ("removed", removed))
@@ -142,8 +145,16 @@ def _corpus_check(settings: Settings, manifest: dict[str, Any]) -> Check:
         "corpus",
         f"the index is out of date with {corpus}: {'; '.join(parts)}",
         True,
-        "run `rag ingest` (files it cannot read are listed in its summary and stay unindexed)",
+        "run `rag ingest`",
     )
+
+
+def _readable(path: Path, source: str) -> bool:
+    try:
+        read_article(path, source)
+    except (RagError, OSError):
+        return False
+    return True
 
 
 def check_llm_server(settings: Settings, timeout: float = 5.0) -> Check | None:

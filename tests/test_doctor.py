@@ -37,6 +37,14 @@ def test_an_index_in_step_with_its_corpus_passes(fake_pipeline: Pipeline) -> Non
     assert any("matches" in c.summary and "5 files" in c.summary for c in checks)
 
 
+def test_files_ingest_cannot_read_are_not_a_problem(fake_pipeline: Pipeline, corpus: Path) -> None:
+    fake_pipeline.ingest(progress=False)
+    (corpus / "empty.txt").write_bytes(b"")
+    checks = check_index(fake_pipeline.settings)
+    assert problems(checks) == {}
+    assert any("1 files cannot be indexed" in c.summary for c in checks)
+
+
 def test_added_changed_and_removed_files_are_reported(fake_pipeline: Pipeline, corpus: Path) -> None:
     fake_pipeline.ingest(progress=False)
     (corpus / "new.txt").write_text("A new article. With two sentences.", encoding="utf-8")
