@@ -43,6 +43,10 @@ class Answer(BaseModel):
     removed: list[Removed] = Field(default_factory=list)
     model: str = ""
     seconds: float = 0.0
+    retrieval_only: bool = Field(
+        False, description="True when no summary was generated (LLM backend down): the text lists evidence sentences."
+    )
+    notice: str | None = Field(None, description="Why the answer is degraded, e.g. the LLM backend is unreachable.")
 
 
 _GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:,|;|and|-|–)\s*\d+)+)\s*\]")

@@ -76,6 +76,8 @@ def _ask(args: argparse.Namespace) -> int:
         if isinstance(event, Answer):
             answer = event
     assert answer is not None
+    if answer.notice:
+        print(f"warning: {answer.notice}", file=sys.stderr)
     if args.json:
         print(answer.model_dump_json(indent=2))
     else:
@@ -86,6 +88,8 @@ def _ask(args: argparse.Namespace) -> int:
 def format_answer(answer: Answer, *, show_removed: bool = False) -> str:
     """Render an answer and its numbered sources as plain text."""
     lines = [answer.text, ""]
+    if answer.retrieval_only and answer.answered:
+        lines.append("(Retrieval only: these are the most relevant sentences; no summary was generated.)")
     if answer.citations:
         lines.append("Sources:")
         for c in answer.citations:

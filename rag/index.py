@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,8 +58,21 @@ class Index:
                 name, metadata={"hnsw:space": "cosine"}, embedding_function=None
             )
             self.files = self.client.get_or_create_collection(f"{name}-files", embedding_function=None)
+            self.state = self.client.get_or_create_collection(f"{name}-state", embedding_function=None)
         except Exception as exc:  # chromadb raises many types for an unreachable or unwritable store
             raise RagError(f"Cannot open the index ({_where(settings)}): {exc}") from exc
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn a Chroma server that stops answering mid-run into a RagError that says so."""
+        import httpx
+
+        try:
+            yield
+        except httpx.TransportError as exc:
+            raise RagError(
+                f"The Chroma server at {_where(self.settings)} stopped answering ({exc}); restart it and try again."
+            ) from exc
 
     # Reading
 
@@ -83,6 +97,19 @@ class Index:
         got = self.files.get(ids=[source], include=["documents"])
         docs = got.get("documents") or []
         return docs[0] if docs else None
+
+    def generation(self) -> str:
+        """A token that changes whenever chunks or manifest change ("" for an index written before it existed).
+
+        Readers compare it to decide whether derived state (the BM25 index) is stale: one small
+        read per query instead of the whole manifest, which at 10,000 files costs tens of ms.
+        """
+        got = self.state.get(ids=["generation"], include=["metadatas"])
+        metas = got.get("metadatas") or []
+        return str(metas[0].get("value", "")) if metas and metas[0] else ""
+
+    def _bump(self) -> None:
+        self.state.upsert(ids=["generation"], embeddings=[[1.0]], metadatas=[{"value": uuid.uuid4().hex}])
 
     def chunk_count(self) -> int:
         return int(self.chunks.count())
@@ -132,11 +159,14 @@ class Index:
         self.files.upsert(
             ids=[article.source], embeddings=[[1.0]], documents=[article.text], metadatas=[_clean(record)]
         )
+        self._bump()  # right after the manifest write, so readers never keep a view the manifest has left
         self.chunks.delete(where={"$and": [{"source": article.source}, {"sha256": {"$ne": article.sha256}}]})
+        self._bump()
 
     def remove(self, source: str) -> None:
         self.files.delete(ids=[source])
         self.chunks.delete(where={"source": source})
+        self._bump()
 
     def reconcile(self) -> int:
         """Delete chunks the manifest does not vouch for; return how many went."""
@@ -148,7 +178,10 @@ class Index:
                 self.chunks.delete(where={"$and": [{"source": record.source}, {"sha256": {"$ne": record.sha256}}]})
         elif before:
             self.chunks.delete(where={"chunk": {"$gte": 0}})
-        return before - self.chunk_count()
+        removed = before - self.chunk_count()
+        if removed:
+            self._bump()
+        return removed
 
 
 def _opt(value: Any) -> str | None:
@@ -165,23 +198,59 @@ def _connect(settings: Settings) -> Any:
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_url:
-        from urllib.parse import urlparse
-
-        url = urlparse(settings.chroma_url)
-        try:
-            return chromadb.HttpClient(
-                host=url.hostname or "127.0.0.1",
-                port=url.port or 8000,
-                ssl=url.scheme == "https",
-                settings=chroma_settings,
-            )
-        except Exception as exc:
-            raise RagError(f"Cannot reach the Chroma server at {settings.chroma_url}: {exc}") from exc
+        return _http_client(settings.chroma_url, settings.chroma_database)
     try:
         settings.index_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RagError(f"Cannot create the index folder {settings.index_dir}: {exc.strerror}.") from exc
     return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
+
+
+def _http_client(address: str, database: str) -> Any:
+    """Connect to a Chroma server, creating the database on first use."""
+    from urllib.parse import urlparse
+
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+    from chromadb.errors import NotFoundError
+
+    url = urlparse(address)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise RagError(f"RAG_CHROMA_URL {address!r} is not a server address; write it as http://host:port.")
+    host, ssl = url.hostname, url.scheme == "https"
+    port = url.port or (443 if ssl else 8000)
+    for attempt in range(2):
+        try:
+            return chromadb.HttpClient(
+                host=host, port=port, ssl=ssl, database=database, settings=ChromaSettings(anonymized_telemetry=False)
+            )
+        except NotFoundError:
+            if attempt:
+                raise
+            _create_database(host, port, ssl, database, address)
+        except Exception as exc:  # chromadb turns a refused connection into ValueError
+            raise RagError(
+                f"Cannot reach the Chroma server at {address} ({exc}). Start it (`chroma run --path DIR "
+                f"--host {host} --port {port}`) or unset RAG_CHROMA_URL to use the embedded store."
+            ) from exc
+    raise AssertionError("unreachable")
+
+
+def _create_database(host: str, port: int, ssl: bool, database: str, address: str) -> None:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    server = ChromaSettings(
+        chroma_api_impl="chromadb.api.fastapi.FastAPI",
+        chroma_server_host=host,
+        chroma_server_http_port=port,
+        chroma_server_ssl_enabled=ssl,
+        anonymized_telemetry=False,
+    )
+    try:
+        chromadb.AdminClient(server).create_database(database)
+    except Exception as exc:
+        raise RagError(f"Cannot create the database {database!r} on the Chroma server {address}: {exc}") from exc
 
 
 @contextmanager

@@ -9,7 +9,15 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from rag.answering import abstain, answer_start, build_messages, finish, insist_prompt, is_refusal
+from rag.answering import (
+    abstain,
+    answer_start,
+    build_messages,
+    finish,
+    insist_prompt,
+    is_refusal,
+    retrieval_only,
+)
 from rag.citations import Answer
 from rag.config import Settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder
@@ -17,7 +25,7 @@ from rag.errors import RagError
 from rag.evidence import Evidence, select_evidence
 from rag.index import Index
 from rag.ingest import IngestReport, ingest
-from rag.llm import LLM, Message, make_llm
+from rag.llm import LLM, LLMUnavailable, Message, make_llm
 from rag.retrieval import Retriever
 from rag.verification import HeuristicVerifier, Verifier
 
@@ -64,13 +72,14 @@ class Pipeline:
 
     def ingest(self, paths: Sequence[Path] | None = None, *, progress: bool = True) -> IngestReport:
         """Index new and changed files under `paths` (default: the corpus folder), drop removed ones."""
-        return ingest(
-            list(paths or [self.settings.corpus_dir]), self.index, self.embedder, self.settings, progress=progress
-        )
+        with self.index.guard():
+            return ingest(
+                list(paths or [self.settings.corpus_dir]), self.index, self.embedder, self.settings, progress=progress
+            )
 
     def ensure_index(self) -> None:
         """Build the default index on first use, when nothing has been indexed yet."""
-        with self._init_lock:
+        with self._init_lock, self.index.guard():
             if not self._ensured and not self.index.manifest():
                 self.ingest(progress=False)
             self._ensured = True
@@ -83,7 +92,8 @@ class Pipeline:
         since, until = check_date(since, "since"), check_date(until, "until")
         self.ensure_index()
         query_vector = self.embedder.embed([question])[0]
-        chunks = self.retriever.retrieve(question, query_vector, k or self.settings.top_k, since, until)
+        with self.index.guard():
+            chunks = self.retriever.retrieve(question, query_vector, k or self.settings.top_k, since, until)
         return select_evidence(question, query_vector, chunks, self.embedder, self.settings.evidence_sentences)
 
     def ask_stream(
@@ -96,16 +106,24 @@ class Pipeline:
         if not evidence or evidence[0].score < self.settings.min_relevance:
             answer = abstain(question, evidence, model)
         else:
-            messages = build_messages(question, evidence)
-            draft = yield from self._generate(messages)
-            if is_refusal(draft) and evidence[0].score >= self.settings.insist_relevance:
-                # Small models refuse answerable questions; when the evidence is clearly on topic,
-                # ask once more for what it does say, and let verification judge the result.
-                messages += [{"role": "assistant", "content": draft}, {"role": "user", "content": insist_prompt()}]
-                draft = yield from self._generate(messages)
-            answer = finish(question, draft, evidence, self.verifier, model)
+            try:
+                answer = yield from self._answer(question, evidence)
+            except LLMUnavailable as exc:
+                # Retrieval still works: show the evidence itself rather than fail the question.
+                answer = retrieval_only(question, evidence, str(exc), self.settings.insist_relevance)
+            answer.model = model
         answer.seconds = round(time.perf_counter() - started, 3)
         yield answer
+
+    def _answer(self, question: str, evidence: list[Evidence]) -> Generator[str, None, Answer]:
+        messages = build_messages(question, evidence)
+        draft = yield from self._generate(messages)
+        if is_refusal(draft) and evidence[0].score >= self.settings.insist_relevance:
+            # Small models refuse answerable questions; when the evidence is clearly on topic,
+            # ask once more for what it does say, and let verification judge the result.
+            messages += [{"role": "assistant", "content": draft}, {"role": "user", "content": insist_prompt()}]
+            draft = yield from self._generate(messages)
+        return finish(question, draft, evidence, self.verifier, self.llm.name)
 
     def _generate(self, messages: list[Message]) -> Generator[str, None, str]:
         """Stream the reply's answer line to the caller; return the whole reply."""

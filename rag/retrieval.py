@@ -54,7 +54,7 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
         self._bm25: Any = None
-        self._bm25_key: tuple[tuple[str, str], ...] | None = None
+        self._bm25_key: object = None
         self._nodes: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -96,13 +96,18 @@ class Retriever:
 
     def _bm25_retriever(self, n: int) -> Any:
         with self._lock:
-            key = tuple(sorted((r.source, r.sha256) for r in self.index.manifest().values()))
+            key = self.index.generation() or _manifest_key(self.index)
             if key != self._bm25_key:
-                self._bm25 = _build_bm25(self.index) if key else None
+                self._bm25 = _build_bm25(self.index)
                 self._bm25_key = key
             if self._bm25 is not None:
                 self._bm25.similarity_top_k = min(n, len(self._bm25.corpus))
             return self._bm25
+
+
+def _manifest_key(index: Index) -> tuple[tuple[str, str], ...]:
+    """What the index holds, for an index written before generations existed."""
+    return tuple(sorted((r.source, r.sha256) for r in index.manifest().values()))
 
 
 def _build_bm25(index: Index) -> Any:

@@ -49,6 +49,8 @@ def render_source(c: Citation, also: bool = True) -> str:
 def render_answer(answer: Answer) -> str:
     """Render a final Answer as Markdown: the verified text, then its numbered sources."""
     parts = [inert(answer.text)]
+    if answer.notice:
+        parts.insert(0, f"⚠️ _{inert(answer.notice)}_")
     if answer.citations:
         parts.append("**Sources**")
         parts.extend(render_source(c) for c in answer.citations)
@@ -62,7 +64,8 @@ def render_answer(answer: Answer) -> str:
 def status(pipeline: Pipeline) -> str:
     """Describe the index and the model in one Markdown line."""
     try:
-        articles, chunks = len(pipeline.index.manifest()), pipeline.index.chunk_count()
+        with pipeline.index.guard():
+            articles, chunks = len(pipeline.index.manifest()), pipeline.index.chunk_count()
         return f"**{articles}** articles indexed · **{chunks}** chunks · model `{inert(pipeline.llm.name)}`"
     except RagError as exc:
         return f"⚠️ {inert(str(exc))}"
