@@ -102,6 +102,7 @@ def grow(index: Index, base: list[tuple[str, dict[str, object]]], vectors: np.nd
             documents=[""] * len(sources),
             metadatas=[{"sha256": "bench", "path": s, "chunks": CHUNKS_PER_FILE} for s in sources],
         )
+    index.bump()  # as ingest does after writing
 
 
 def time_calls(fn: Callable[[T], object], items: Sequence[T], repeat: int) -> list[float]:

@@ -77,7 +77,7 @@ class Index:
     # Reading
 
     def manifest(self) -> dict[str, FileRecord]:
-        got = self.files.get(include=["metadatas"])
+        got = _get_all(self.files, ["metadatas"])
         return {
             id_: FileRecord(
                 source=id_,
@@ -108,14 +108,15 @@ class Index:
         metas = got.get("metadatas") or []
         return str(metas[0].get("value", "")) if metas and metas[0] else ""
 
-    def _bump(self) -> None:
+    def bump(self) -> None:
+        """Record that chunks or the manifest changed, for readers holding derived state."""
         self.state.upsert(ids=["generation"], embeddings=[[1.0]], metadatas=[{"value": uuid.uuid4().hex}])
 
     def chunk_count(self) -> int:
         return int(self.chunks.count())
 
     def all_chunks(self) -> dict[str, Any]:
-        return self.chunks.get(include=["documents", "metadatas"])
+        return _get_all(self.chunks, ["documents", "metadatas"])
 
     # Writing: chunks first, then the manifest entry, then stale chunks go.
     # A crash between steps leaves chunks the manifest does not vouch for, which reconcile() removes.
@@ -159,14 +160,14 @@ class Index:
         self.files.upsert(
             ids=[article.source], embeddings=[[1.0]], documents=[article.text], metadatas=[_clean(record)]
         )
-        self._bump()  # right after the manifest write, so readers never keep a view the manifest has left
+        self.bump()  # right after the manifest write, so readers never keep a view the manifest has left
         self.chunks.delete(where={"$and": [{"source": article.source}, {"sha256": {"$ne": article.sha256}}]})
-        self._bump()
+        self.bump()
 
     def remove(self, source: str) -> None:
         self.files.delete(ids=[source])
         self.chunks.delete(where={"source": source})
-        self._bump()
+        self.bump()
 
     def reconcile(self) -> int:
         """Delete chunks the manifest does not vouch for; return how many went."""
@@ -180,8 +181,25 @@ class Index:
             self.chunks.delete(where={"chunk": {"$gte": 0}})
         removed = before - self.chunk_count()
         if removed:
-            self._bump()
+            self.bump()
         return removed
+
+
+PAGE = 5000
+
+
+def _get_all(collection: Any, include: list[str]) -> dict[str, Any]:
+    """Read a whole collection in pages: one unbounded get fails past ~32k rows ("too many SQL variables")."""
+    out: dict[str, Any] = {"ids": [], **{key: [] for key in include}}
+    offset = 0
+    while True:
+        got = collection.get(include=include, limit=PAGE, offset=offset)
+        out["ids"].extend(got["ids"])
+        for key in include:
+            out[key].extend(got.get(key) or [])
+        if len(got["ids"]) < PAGE:
+            return out
+        offset += PAGE
 
 
 def _opt(value: Any) -> str | None:

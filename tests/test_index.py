@@ -12,6 +12,7 @@ import pytest
 from rag.config import Settings
 from rag.errors import RagError
 from rag.index import Index
+from rag.pipeline import Pipeline
 from tests.servers import closed_port
 
 
@@ -44,3 +45,15 @@ def test_chroma_server_that_stops_mid_run_is_a_clear_error(tmp_path: Path) -> No
         assert index.manifest() == {}
     with pytest.raises(RagError, match=f"The Chroma server at {url} stopped answering"), index.guard():
         index.manifest()
+
+
+def test_whole_collection_reads_are_paged(
+    fake_pipeline: Pipeline, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_pipeline.ingest(progress=False)
+    index = fake_pipeline.index
+    everything = index.chunks.get(include=["documents"])
+    monkeypatch.setattr("rag.index.PAGE", 4)  # seeds: 28 chunks, 5 files: several pages and a partial one
+    got = index.all_chunks()
+    assert sorted(got["ids"]) == sorted(everything["ids"]) and len(got["documents"]) == len(got["ids"])
+    assert sorted(index.manifest()) == sorted(p.name for p in corpus.iterdir())
