@@ -176,10 +176,9 @@ def summary(name: str, r: dict[str, Any]) -> dict[str, float]:
 def run(n: int, with_baseline: bool, sweep_sizes: str) -> dict[str, Any]:
     print(f"# End to end ({machine()}); model {Settings().llm_url or Settings().llm}; {n} answerable eval questions")
     ours = spawn("ours", n, sweep_sizes)
-    base = spawn("baseline", n, "") if with_baseline else None
     rows = {"ours": summary("ours", ours)}
-    if base:
-        rows["baseline"] = summary("baseline", base)
+    if with_baseline:
+        rows["baseline"] = summary("baseline", spawn("baseline", n, ""))
         b, o = rows["baseline"], rows["ours"]
         print(
             f"ours / baseline: answer p50 {o['total_p50'] / b['total_p50']:.2f}x, first token p50 "
