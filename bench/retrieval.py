@@ -181,7 +181,11 @@ def run(sizes: list[int], chroma_url: str | None = None, repeat: int = 2) -> dic
         embed = time_calls(lambda q: embedder.embed([q]), list(qs), 1)
         print(f"question embedding (MiniLM, one question) p50 {percentile(embed, 50):.1f} ms")
     top = results[max(results)]
-    print(verdict(f"retrieval p50 at {max(results)} chunks", top["ours_p50"], 50, higher_is_better=False, unit=" ms"))
+    line = verdict(f"retrieval p50 at {max(results)} chunks", top["ours_p50"], 50, higher_is_better=False, unit=" ms")
+    if top["ours_p50"] > 50:
+        parts = {"dense": top["dense_p50"], "BM25": top["bm25_p50"], "bare Chroma": top["bare_p50"]}
+        line += " -- largest part: " + max(parts, key=lambda k: parts[k]) + f" ({max(parts.values()):.1f} ms)"
+    print(line)
     return results
 
 
