@@ -121,7 +121,14 @@ class Index:
     # Writing: chunks first, then the manifest entry, then stale chunks go.
     # A crash between steps leaves chunks the manifest does not vouch for, which reconcile() removes.
 
-    def put_article(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray, path: str) -> None:
+    def put_article(
+        self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray, path: str, *, replaces: bool = True
+    ) -> None:
+        """Store an article's chunks and manifest entry; `replaces=False` (a new file) skips removing old chunks.
+
+        A new file has no old chunks once reconcile() has run, and skipping that delete and its
+        second generation bump saves two store round trips per file (a tenth of a fresh ingest).
+        """
         ids = [f"{article.source}::{article.sha256[:16]}::{c.index}" for c in chunks]
         metas = [
             _clean(
@@ -161,8 +168,9 @@ class Index:
             ids=[article.source], embeddings=[[1.0]], documents=[article.text], metadatas=[_clean(record)]
         )
         self.bump()  # right after the manifest write, so readers never keep a view the manifest has left
-        self.chunks.delete(where={"$and": [{"source": article.source}, {"sha256": {"$ne": article.sha256}}]})
-        self.bump()
+        if replaces:
+            self.chunks.delete(where={"$and": [{"source": article.source}, {"sha256": {"$ne": article.sha256}}]})
+            self.bump()
 
     def remove(self, source: str) -> None:
         self.files.delete(ids=[source])

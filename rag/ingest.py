@@ -76,7 +76,7 @@ def ingest(
         index.reconcile()
         manifest = index.manifest()
         found, dirs = _sources(paths)
-        todo: list[tuple[Article, Path, list[Chunk]]] = []
+        todo: list[tuple[Article, Path, list[Chunk], bool]] = []
         for source, (path, folder) in found.items():
             try:
                 article = _read(path, source, folder)
@@ -89,12 +89,12 @@ def ingest(
                 continue
             (report.changed if previous else report.added).append(source)
             chunks = chunk_article(article, settings.chunk_max_words, settings.chunk_overlap_sentences)
-            todo.append((article, path, chunks))
+            todo.append((article, path, chunks, previous is not None))
 
-        vectors = _embed_all([c.text for _, _, chunks in todo for c in chunks], embedder, progress)
+        vectors = _embed_all([c.text for _, _, chunks, _ in todo for c in chunks], embedder, progress)
         offset = 0
-        for article, path, chunks in todo:
-            index.put_article(article, chunks, vectors[offset : offset + len(chunks)], str(path))
+        for article, path, chunks, replaces in todo:
+            index.put_article(article, chunks, vectors[offset : offset + len(chunks)], str(path), replaces=replaces)
             offset += len(chunks)
         report.chunks_embedded = offset
 
