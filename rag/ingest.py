@@ -15,7 +15,9 @@ from rag.config import Settings
 from rag.documents import Article, iter_article_paths, read_article
 from rag.embedding import Embedder
 from rag.errors import RagError
-from rag.index import Index, ingest_lock
+from rag.index import Index, Put, ingest_lock
+
+FILES_PER_WRITE = 100  # articles stored per group of writes: few round trips, bounded requests
 
 
 @dataclass
@@ -92,10 +94,12 @@ def ingest(
             todo.append((article, path, chunks, previous is not None))
 
         vectors = _embed_all([c.text for _, _, chunks, _ in todo for c in chunks], embedder, progress)
-        offset = 0
+        offset, puts = 0, []
         for article, path, chunks, replaces in todo:
-            index.put_article(article, chunks, vectors[offset : offset + len(chunks)], str(path), replaces=replaces)
+            puts.append(Put(article, chunks, vectors[offset : offset + len(chunks)], str(path), replaces))
             offset += len(chunks)
+        for lo in range(0, len(puts), FILES_PER_WRITE):
+            index.put_articles(puts[lo : lo + FILES_PER_WRITE])
         report.chunks_embedded = offset
 
         for record in manifest.values():
