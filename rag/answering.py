@@ -184,3 +184,24 @@ def abstain(question: str, evidence: Sequence[Evidence], model: str = "", reason
     """The fixed refusal, citing nothing, with the closest evidence for the reader."""
     closest = [e.citation(i) for i, e in enumerate(evidence[:3], 1)]
     return Answer(question=question, text=NO_ANSWER, answered=False, evidence=closest, reason=reason, model=model)
+
+
+RETRIEVAL_ONLY_SENTENCES = 3
+
+
+def retrieval_only(question: str, evidence: Sequence[Evidence], notice: str, min_score: float) -> Answer:
+    """Answer without a model: the best evidence sentences, each cited, when they are relevant enough.
+
+    Without a model to judge relevance, only evidence scoring at least `min_score` is quoted;
+    below that the answer is the fixed refusal, with the closest passages for the reader.
+    """
+    best = sorted(range(len(evidence)), key=lambda i: -evidence[i].score)[:RETRIEVAL_ONLY_SENTENCES]
+    chosen = sorted(i for i in best if evidence[i].score >= min_score)
+    if not chosen:
+        answer = abstain(question, evidence)
+    else:
+        text, order = renumber([(evidence[i].text, [i]) for i in chosen])
+        citations = [evidence[index].citation(n) for n, index in enumerate(order, 1)]
+        answer = Answer(question=question, text=text, answered=True, citations=citations)
+    answer.retrieval_only, answer.notice = True, notice
+    return answer

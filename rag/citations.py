@@ -50,6 +50,10 @@ class Answer(BaseModel):
     answered_as: str | None = Field(
         None, description="In a session: the standalone question a follow-up was rewritten into and answered as."
     )
+    retrieval_only: bool = Field(
+        False, description="True when no summary was generated (LLM backend down): the text lists evidence sentences."
+    )
+    notice: str | None = Field(None, description="Why the answer is degraded, e.g. the LLM backend is unreachable.")
 
 
 _GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:,|;|and|-|–)\s*\d+)+)\s*\]")

@@ -84,6 +84,8 @@ def _ask(args: argparse.Namespace) -> int:
         if isinstance(event, Answer):
             answer = event
     assert answer is not None
+    if answer.notice:
+        print(f"warning: {answer.notice}", file=sys.stderr)
     if args.json:
         print(answer.model_dump_json(indent=2))
     else:
@@ -123,6 +125,8 @@ def format_answer(answer: Answer, *, show_removed: bool = False) -> str:
         lines += [f"Why: {answer.reason}", ""]
     if answer.not_covered:
         lines += ["The articles found do not cover: " + " / ".join(answer.not_covered), ""]
+    if answer.retrieval_only and answer.answered:
+        lines.append("(Retrieval only: these are the most relevant sentences; no summary was generated.)")
     if answer.citations:
         lines.append("Sources:")
         for c in answer.citations:

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     index_dir: Path = Field(PROJECT_DIR / ".rag" / "index", description="Folder of the embedded Chroma store.")
     model_dir: Path = Field(_cache_dir() / "models", description="Cache of assembled GGUF model files.")
     chroma_url: str | None = Field(None, description="Chroma server URL (http://host:port); unset means embedded.")
+    chroma_database: str = Field(
+        "default_database", description="Database on the Chroma server (created on first use); server mode only."
+    )
 
     # Chunking and embedding: these name the collection, so changing them never mixes vectors
     embed_model: str = Field("all-MiniLM-L6-v2", description="Sentence-transformers model (bundled package).")

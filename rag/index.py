@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,14 +61,27 @@ class Index:
                 name, metadata={"hnsw:space": "cosine"}, embedding_function=None
             )
             self.files = self.client.get_or_create_collection(f"{name}-files", embedding_function=None)
+            self.state = self.client.get_or_create_collection(f"{name}-state", embedding_function=None)
         except Exception as exc:  # chromadb raises many types for an unreachable or unwritable store
             raise RagError(storage_error(settings, "open the index", exc)) from exc
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn a Chroma server that stops answering mid-run into a RagError that says so."""
+        import httpx
+
+        try:
+            yield
+        except httpx.TransportError as exc:
+            raise RagError(
+                f"The Chroma server at {_where(self.settings)} stopped answering ({exc}); restart it and try again."
+            ) from exc
 
     # Reading
 
     def manifest(self) -> dict[str, FileRecord]:
         with self._storage("read the manifest"):
-            got = self.files.get(include=["metadatas"])
+            got = _get_all(self.files, ["metadatas"])
         return {
             id_: FileRecord(
                 source=id_,
@@ -89,17 +103,32 @@ class Index:
         docs = got.get("documents") or []
         return docs[0] if docs else None
 
+    def generation(self) -> str:
+        """A token that changes whenever chunks or manifest change ("" for an index written before it existed).
+
+        Readers compare it to decide whether derived state (the BM25 index) is stale: one small
+        read per query instead of the whole manifest, which at 10,000 files costs tens of ms.
+        """
+        got = self.state.get(ids=["generation"], include=["metadatas"])
+        metas = got.get("metadatas") or []
+        return str(metas[0].get("value", "")) if metas and metas[0] else ""
+
+    def bump(self) -> None:
+        """Record that chunks or the manifest changed, for readers holding derived state."""
+        self.state.upsert(ids=["generation"], embeddings=[[1.0]], metadatas=[{"value": uuid.uuid4().hex}])
+
     def chunk_count(self) -> int:
         with self._storage("count the chunks"):
             return int(self.chunks.count())
 
     def all_chunks(self) -> dict[str, Any]:
         with self._storage("read the chunks"):
-            return self.chunks.get(include=["documents", "metadatas"])
+            return _get_all(self.chunks, ["documents", "metadatas"])
 
     def chunk_vectors(self) -> dict[str, np.ndarray]:
         """Each indexed file's chunk vectors, one row per chunk."""
-        got = self.chunks.get(include=["embeddings", "metadatas"])
+        with self._storage("read the chunk vectors"):
+            got = _get_all(self.chunks, ["embeddings", "metadatas"])
         rows: dict[str, list[Any]] = {}
         for vector, meta in zip(got["embeddings"], got["metadatas"] or [], strict=True):
             rows.setdefault(str(meta["source"]), []).append(vector)
@@ -108,75 +137,65 @@ class Index:
     # Writing: chunks first, then the manifest entry, then stale chunks go.
     # A crash between steps leaves chunks the manifest does not vouch for, which reconcile() removes.
 
-    def put_article(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray, path: str) -> None:
-        ids = [f"{article.source}::{article.sha256[:16]}::{c.index}" for c in chunks]
-        metas = [
-            _clean(
-                {
-                    "source": article.source,
-                    "sha256": article.sha256,
-                    "chunk": c.index,
-                    "start": c.start,
-                    "end": c.end,
-                    "sentences": json.dumps(c.sentences),
-                    "title": article.title,
-                    "outlet": article.outlet,
-                    "date": article.date,
-                    "date_ord": date_ordinal(article.date),
-                }
-            )
-            for c in chunks
-        ]
-        with self._storage(f"store {article.source}", bytes_needed(article)):
-            self._write_article(article, chunks, vectors, path, ids, metas)
-
-    def _write_article(
-        self,
-        article: Article,
-        chunks: Sequence[Chunk],
-        vectors: np.ndarray,
-        path: str,
-        ids: list[str],
-        metas: list[dict[str, Any]],
+    def put_article(
+        self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray, path: str, *, replaces: bool = True
     ) -> None:
-        for lo in range(0, len(ids), 500):
+        """Store one article's chunks and manifest entry (see put_articles)."""
+        self.put_articles([Put(article, chunks, vectors, path, replaces)])
+
+    def put_articles(self, puts: Sequence[Put]) -> None:
+        """Store several articles' chunks, then their manifest entries, then drop replaced versions' chunks.
+
+        Writing a group at once costs a few store round trips instead of a few per file (a
+        quarter of a fresh ingest of small files went to them). A put with `replaces=False` is a
+        new file: it has no old chunks once reconcile() has run, so it needs no delete.
+        """
+        need = sum(bytes_needed(p.article) for p in puts)
+        with self._storage(f"store {', '.join(p.article.source for p in puts[:3])}", need):
+            self._write(puts)
+
+    def _write(self, puts: Sequence[Put]) -> None:
+        rows = [row for put in puts for row in _chunk_rows(put)]
+        for lo in range(0, len(rows), 500):
+            batch = rows[lo : lo + 500]
             self.chunks.upsert(
-                ids=ids[lo : lo + 500],
-                embeddings=vectors[lo : lo + 500].tolist(),
-                documents=[c.text for c in chunks[lo : lo + 500]],
-                metadatas=metas[lo : lo + 500],  # type: ignore[arg-type]
+                ids=[r[0] for r in batch],
+                embeddings=[r[1] for r in batch],
+                documents=[r[2] for r in batch],
+                metadatas=[r[3] for r in batch],  # type: ignore[misc]
             )
-        record = {
-            "sha256": article.sha256,
-            "path": path,
-            "chunks": len(chunks),
-            "title": article.title,
-            "outlet": article.outlet,
-            "author": article.author,
-            "date": article.date,
-            "indexed_at": time.time(),
-        }
         self.files.upsert(
-            ids=[article.source], embeddings=[[1.0]], documents=[article.text], metadatas=[_clean(record)]
+            ids=[p.article.source for p in puts],
+            embeddings=[[1.0]] * len(puts),
+            documents=[p.article.text for p in puts],
+            metadatas=[_clean(_file_record(p)) for p in puts],  # type: ignore[misc]
         )
-        self.chunks.delete(where={"$and": [{"source": article.source}, {"sha256": {"$ne": article.sha256}}]})
+        self.bump()  # right after the manifest write, so readers never keep a view the manifest has left
+        replaced = [p.article for p in puts if p.replaces]
+        for article in replaced:
+            self.chunks.delete(where={"$and": [{"source": article.source}, {"sha256": {"$ne": article.sha256}}]})
+        if replaced:
+            self.bump()
 
     def set_duplicates(self, duplicates: dict[str, str]) -> None:
         """Record for every file which canonical file it repeats, if any ("" for none)."""
-        got = self.files.get(include=["metadatas"])
-        ids, metas = [], []
-        for id_, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-            wanted = duplicates.get(id_, "")
-            if meta is not None and meta.get("duplicate_of") != wanted:
-                ids.append(id_)
-                metas.append({**meta, "duplicate_of": wanted})
-        if ids:
-            self.files.update(ids=ids, metadatas=metas)  # type: ignore[arg-type]
+        with self._storage("record duplicate articles"):
+            got = _get_all(self.files, ["metadatas"])
+            ids, metas = [], []
+            for id_, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+                wanted = duplicates.get(id_, "")
+                if meta is not None and meta.get("duplicate_of") != wanted:
+                    ids.append(id_)
+                    metas.append({**meta, "duplicate_of": wanted})
+            if ids:
+                self.files.update(ids=ids, metadatas=metas)  # type: ignore[arg-type]
+                self.bump()
 
     def remove(self, source: str) -> None:
         with self._storage(f"remove {source}"):
             self.files.delete(ids=[source])
             self.chunks.delete(where={"source": source})
+            self.bump()
 
     def reconcile(self) -> int:
         """Delete chunks the manifest does not vouch for; return how many went."""
@@ -189,7 +208,10 @@ class Index:
                     self.chunks.delete(where={"$and": [{"source": record.source}, {"sha256": {"$ne": record.sha256}}]})
             elif before:
                 self.chunks.delete(where={"chunk": {"$gte": 0}})
-        return before - self.chunk_count()
+        removed = before - self.chunk_count()
+        if removed:
+            self.bump()
+        return removed
 
     @contextmanager
     def _storage(self, action: str, need_bytes: int = 0) -> Iterator[None]:
@@ -240,6 +262,74 @@ def _free_bytes(settings: Settings) -> int | None:
         return None
 
 
+@dataclass(frozen=True)
+class Put:
+    """One article to store: its chunks, their vectors, where it was read from, and whether it replaces a version."""
+
+    article: Article
+    chunks: Sequence[Chunk]
+    vectors: np.ndarray
+    path: str
+    replaces: bool = True
+
+
+def _chunk_rows(put: Put) -> list[tuple[str, list[float], str, dict[str, Any]]]:
+    article = put.article
+    return [
+        (
+            f"{article.source}::{article.sha256[:16]}::{c.index}",
+            put.vectors[i].tolist(),
+            c.text,
+            _clean(
+                {
+                    "source": article.source,
+                    "sha256": article.sha256,
+                    "chunk": c.index,
+                    "start": c.start,
+                    "end": c.end,
+                    "sentences": json.dumps(c.sentences),
+                    "title": article.title,
+                    "outlet": article.outlet,
+                    "date": article.date,
+                    "date_ord": date_ordinal(article.date),
+                }
+            ),
+        )
+        for i, c in enumerate(put.chunks)
+    ]
+
+
+def _file_record(put: Put) -> dict[str, Any]:
+    article = put.article
+    return {
+        "sha256": article.sha256,
+        "path": put.path,
+        "chunks": len(put.chunks),
+        "title": article.title,
+        "outlet": article.outlet,
+        "author": article.author,
+        "date": article.date,
+        "indexed_at": time.time(),
+    }
+
+
+PAGE = 5000
+
+
+def _get_all(collection: Any, include: list[str]) -> dict[str, Any]:
+    """Read a whole collection in pages: one unbounded get fails past ~32k rows ("too many SQL variables")."""
+    out: dict[str, Any] = {"ids": [], **{key: [] for key in include}}
+    offset = 0
+    while True:
+        got = collection.get(include=include, limit=PAGE, offset=offset)
+        out["ids"].extend(got["ids"])
+        for key in include:
+            out[key].extend(got.get(key) or [])
+        if len(got["ids"]) < PAGE:
+            return out
+        offset += PAGE
+
+
 def _opt(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -254,21 +344,7 @@ def _connect(settings: Settings) -> Any:
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_url:
-        from urllib.parse import urlparse
-
-        url = urlparse(settings.chroma_url)
-        try:
-            return chromadb.HttpClient(
-                host=url.hostname or "127.0.0.1",
-                port=url.port or 8000,
-                ssl=url.scheme == "https",
-                settings=chroma_settings,
-            )
-        except Exception as exc:
-            raise RagError(
-                f"Cannot reach the Chroma server at {settings.chroma_url} ({exc}). What to do: start it "
-                "(`chroma run --path DIR --port PORT`) or unset RAG_CHROMA_URL to use the embedded index."
-            ) from exc
+        return _http_client(settings.chroma_url, settings.chroma_database)
     try:
         settings.index_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -277,6 +353,53 @@ def _connect(settings: Settings) -> Any:
         return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
     except Exception as exc:
         raise RagError(storage_error(settings, "open the index", exc)) from exc
+
+
+def _http_client(address: str, database: str) -> Any:
+    """Connect to a Chroma server, creating the database on first use."""
+    from urllib.parse import urlparse
+
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+    from chromadb.errors import NotFoundError
+
+    url = urlparse(address)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise RagError(f"RAG_CHROMA_URL {address!r} is not a server address; write it as http://host:port.")
+    host, ssl = url.hostname, url.scheme == "https"
+    port = url.port or (443 if ssl else 8000)
+    for attempt in range(2):
+        try:
+            return chromadb.HttpClient(
+                host=host, port=port, ssl=ssl, database=database, settings=ChromaSettings(anonymized_telemetry=False)
+            )
+        except NotFoundError:
+            if attempt:
+                raise
+            _create_database(host, port, ssl, database, address)
+        except Exception as exc:  # chromadb turns a refused connection into ValueError
+            raise RagError(
+                f"Cannot reach the Chroma server at {address} ({exc}). What to do: start it (`chroma run --path DIR "
+                f"--host {host} --port {port}`) or unset RAG_CHROMA_URL to use the embedded index."
+            ) from exc
+    raise AssertionError("unreachable")
+
+
+def _create_database(host: str, port: int, ssl: bool, database: str, address: str) -> None:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    server = ChromaSettings(
+        chroma_api_impl="chromadb.api.fastapi.FastAPI",
+        chroma_server_host=host,
+        chroma_server_http_port=port,
+        chroma_server_ssl_enabled=ssl,
+        anonymized_telemetry=False,
+    )
+    try:
+        chromadb.AdminClient(server).create_database(database)
+    except Exception as exc:
+        raise RagError(f"Cannot create the database {database!r} on the Chroma server {address}: {exc}") from exc
 
 
 @contextmanager

@@ -18,7 +18,9 @@ from rag.documents import Article, iter_article_paths, read_article
 from rag.duplicates import find_duplicates
 from rag.embedding import Embedder
 from rag.errors import RagError
-from rag.index import Index, bytes_needed, ingest_lock
+from rag.index import Index, Put, bytes_needed, ingest_lock
+
+FILES_PER_WRITE = 100  # articles stored per group of writes: few round trips, bounded requests
 
 
 @dataclass
@@ -90,7 +92,7 @@ def ingest(
         index.reconcile()
         manifest = index.manifest()
         found, dirs = _sources(paths, settings.corpus_dir)
-        todo: list[tuple[Article, Path, list[Chunk]]] = []
+        todo: list[tuple[Article, Path, list[Chunk], bool]] = []
         for source, (path, folder) in found.items():
             try:
                 article = _read(path, source, folder)
@@ -103,14 +105,16 @@ def ingest(
                 continue
             (report.changed if previous else report.added).append(source)
             chunks = chunk_article(article, settings.chunk_max_words, settings.chunk_overlap_sentences)
-            todo.append((article, path, chunks))
+            todo.append((article, path, chunks, previous is not None))
 
-        check_free_space(settings, [article for article, _, _ in todo])
-        vectors = _embed_all([c.text for _, _, chunks in todo for c in chunks], embedder, progress)
-        offset = 0
-        for article, path, chunks in todo:
-            index.put_article(article, chunks, vectors[offset : offset + len(chunks)], str(path))
+        check_free_space(settings, [article for article, *_ in todo])
+        vectors = _embed_all([c.text for _, _, chunks, _ in todo for c in chunks], embedder, progress)
+        offset, puts = 0, []
+        for article, path, chunks, replaces in todo:
+            puts.append(Put(article, chunks, vectors[offset : offset + len(chunks)], str(path), replaces))
             offset += len(chunks)
+        for lo in range(0, len(puts), FILES_PER_WRITE):
+            index.put_articles(puts[lo : lo + FILES_PER_WRITE])
         report.chunks_embedded = offset
 
         for record in manifest.values():

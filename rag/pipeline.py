@@ -19,6 +19,7 @@ from rag.answering import (
     finish,
     insist_prompt,
     is_refusal,
+    retrieval_only,
 )
 from rag.chunking import split_sentences
 from rag.citations import Answer, strip_markers
@@ -28,7 +29,7 @@ from rag.errors import RagError
 from rag.evidence import Evidence, select_evidence
 from rag.index import Index
 from rag.ingest import IngestReport, ingest
-from rag.llm import LLM, Message, make_llm
+from rag.llm import LLM, LLMUnavailable, Message, make_llm
 from rag.retrieval import Retriever
 from rag.verification import HeuristicVerifier, Verifier
 
@@ -75,13 +76,14 @@ class Pipeline:
 
     def ingest(self, paths: Sequence[Path] | None = None, *, progress: bool = True) -> IngestReport:
         """Index new and changed files under `paths` (default: the corpus folder), drop removed ones."""
-        return ingest(
-            list(paths or [self.settings.corpus_dir]), self.index, self.embedder, self.settings, progress=progress
-        )
+        with self.index.guard():
+            return ingest(
+                list(paths or [self.settings.corpus_dir]), self.index, self.embedder, self.settings, progress=progress
+            )
 
     def ensure_index(self) -> None:
         """Build the default index on first use, when nothing has been indexed yet."""
-        with self._init_lock:
+        with self._init_lock, self.index.guard():
             if not self._ensured and not self.index.manifest():
                 self.ingest(progress=False)
             self._ensured = True
@@ -101,7 +103,8 @@ class Pipeline:
         limit = self.settings.evidence_sentences
         found = []
         for part, vector in zip(parts, self.embedder.embed(parts), strict=True):
-            chunks = self.retriever.retrieve(part, vector, k or self.settings.top_k, since, until)
+            with self.index.guard():
+                chunks = self.retriever.retrieve(part, vector, k or self.settings.top_k, since, until)
             found.append(select_evidence(part, vector, chunks, self.embedder, limit))
         return _take_in_turn(found, limit)
 
@@ -113,33 +116,39 @@ class Pipeline:
         question = check_question(question)  # the cleaned text, not control characters, reaches the prompt
         evidence = self.evidence(question, k=k, since=since, until=until)
         model = self.llm.name
-        unknown = unknown_names(question, self.retriever.vocabulary())
+        with self.index.guard():
+            unknown = unknown_names(question, self.retriever.vocabulary())
         if unknown:
             answer = abstain(question, evidence, model, f"No indexed article mentions {' or '.join(unknown)}.")
         elif not evidence or evidence[0].score < self.settings.min_relevance:
             answer = abstain(question, evidence, model, "Nothing in the articles is close enough to the question.")
         else:
-            messages = build_messages(question, evidence)
-            draft = yield from self._generate(messages)
-            if is_refusal(draft) and evidence[0].score >= self.settings.insist_relevance:
-                # Small models refuse answerable questions; when the evidence is clearly on topic,
-                # ask once more for what it does say, and let verification judge the result.
-                messages += [{"role": "assistant", "content": draft}, {"role": "user", "content": insist_prompt()}]
-                draft = yield from self._generate(messages)
-            answer = finish(question, draft, evidence, self.verifier, model)
-            if answer.answered and self.settings.self_check and self._check_says_no(messages, draft):
-                answer = abstain(
-                    question,
-                    evidence,
-                    model,
-                    "Asked to check its answer, the model found the evidence does not answer the question.",
-                )
-            if answer.answered:
-                text = strip_markers(answer.text)
-                said = [text[a:b] for a, b in split_sentences(text)] + [c.quote for c in answer.citations]
-                answer.not_covered = uncovered_parts(question_parts(question), said, self.embedder)
+            try:
+                answer = yield from self._answer(question, evidence)
+            except LLMUnavailable as exc:
+                # Retrieval still works: show the evidence itself rather than fail the question.
+                answer = retrieval_only(question, evidence, str(exc), self.settings.insist_relevance)
+            answer.model = model
         answer.seconds = round(time.perf_counter() - started, 3)
         yield answer
+
+    def _answer(self, question: str, evidence: list[Evidence]) -> Generator[str, None, Answer]:
+        messages = build_messages(question, evidence)
+        draft = yield from self._generate(messages)
+        if is_refusal(draft) and evidence[0].score >= self.settings.insist_relevance:
+            # Small models refuse answerable questions; when the evidence is clearly on topic,
+            # ask once more for what it does say, and let verification judge the result.
+            messages += [{"role": "assistant", "content": draft}, {"role": "user", "content": insist_prompt()}]
+            draft = yield from self._generate(messages)
+        answer = finish(question, draft, evidence, self.verifier, self.llm.name)
+        if answer.answered and self.settings.self_check and self._check_says_no(messages, draft):
+            reason = "Asked to check its answer, the model found the evidence does not answer the question."
+            answer = abstain(question, evidence, self.llm.name, reason)
+        if answer.answered:
+            text = strip_markers(answer.text)
+            said = [text[a:b] for a, b in split_sentences(text)] + [c.quote for c in answer.citations]
+            answer.not_covered = uncovered_parts(question_parts(question), said, self.embedder)
+        return answer
 
     def _check_says_no(self, messages: list[Message], draft: str) -> bool:
         """Ask the model whether the evidence answers the question as asked.

@@ -14,7 +14,7 @@ import numpy as np
 
 from rag.config import Settings
 from rag.embedding import Embedder
-from rag.index import Index, date_ordinal
+from rag.index import FileRecord, Index, date_ordinal
 
 RRF_K = 60.0
 WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ0-9]*")
@@ -56,7 +56,9 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
         self._bm25: Any = None
-        self._bm25_key: tuple[tuple[str, str], ...] | None = None
+        self._key: object = None
+        self._generation = ""
+        self._manifest: dict[str, FileRecord] = {}
         self._vocabulary: frozenset[str] = frozenset()
         self._nodes: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -77,7 +79,7 @@ class Retriever:
         """
         from llama_index.core import QueryBundle
 
-        manifest = self.index.manifest()
+        manifest = self._refresh()
         duplicates = {r.source: r.duplicate_of for r in manifest.values() if r.duplicate_of in manifest}
         bundle = QueryBundle(query_str=question, embedding=query_vector.tolist())
         n = max(k, self.settings.candidates_per_retriever)
@@ -86,8 +88,7 @@ class Retriever:
         # Only chunks the manifest vouches for: an interrupted or running ingest may have left others.
         vouched = {r.source: r.sha256 for r in manifest.values()}
         dense = [r for r in self._dense(n, filters).retrieve(bundle) if is_vouched(r.node.metadata, vouched)]
-        bm25 = self._bm25_retriever(n, vouched)
-        lexical = [r for r in bm25.retrieve(bundle) if _in_range(r.node.metadata, since, until)] if bm25 else []
+        lexical = [r for r in self._lexical(bundle, n) if _in_range(r.node.metadata, since, until)]
         fused = reciprocal_rank_fusion([[r.node.node_id for r in dense], [r.node.node_id for r in lexical]])
         nodes = {r.node.node_id: r.node for r in [*lexical, *dense]}
         ranked = sorted(fused, key=lambda id_: fused[id_], reverse=True)
@@ -113,31 +114,44 @@ class Retriever:
         store = ChromaVectorStore(chroma_collection=self.index.chunks)
         return VectorStoreIndex.from_vector_store(store, embed_model=as_llama_index_embedding(self.embedder))
 
-    def _bm25_retriever(self, n: int, vouched: dict[str, str]) -> Any:
+    def _lexical(self, bundle: Any, n: int) -> list[Any]:
         with self._lock:
-            self._refresh(vouched)
-            if self._bm25 is not None:
-                self._bm25.similarity_top_k = min(n, len(self._bm25.corpus))
-            return self._bm25
+            if self._bm25 is None:
+                return []
+            self._bm25.similarity_top_k = min(n, len(self._bm25.corpus))
+            return list(self._bm25.retrieve(bundle))
 
     def vocabulary(self) -> frozenset[str]:
         """Every word of the indexed articles, lower-cased; rebuilt with BM25 when the corpus changes."""
-        with self._lock:
-            self._refresh({r.source: r.sha256 for r in self.index.manifest().values()})
-            return self._vocabulary
+        self._refresh()
+        return self._vocabulary
 
-    def _refresh(self, vouched: dict[str, str]) -> None:
-        key = tuple(sorted(vouched.items()))
-        if key != self._bm25_key:
-            got = self.index.all_chunks() if key else {"ids": [], "documents": [], "metadatas": []}
-            self._bm25 = _build_bm25(got, vouched)
-            self._vocabulary = frozenset(
-                w.lower()
-                for text, meta in zip(got["documents"], got["metadatas"], strict=True)
-                if is_vouched(meta, vouched)
-                for w in WORD.findall(text)
-            )
-            self._bm25_key = key
+    def _refresh(self) -> dict[str, FileRecord]:
+        """Bring the manifest, BM25 and the vocabulary up to date with the index; return the manifest.
+
+        One small read per query (the index's generation token); the manifest and the chunks
+        are read again only after a write. An index from before generations existed is
+        compared by its manifest instead.
+        """
+        with self._lock:
+            generation = self.index.generation()
+            if generation and generation == self._generation:
+                return self._manifest
+            manifest = self.index.manifest()
+            key = generation or tuple(sorted((r.source, r.sha256) for r in manifest.values()))
+            if key != self._key:
+                vouched = {r.source: r.sha256 for r in manifest.values()}
+                got = self.index.all_chunks() if vouched else {"ids": [], "documents": [], "metadatas": []}
+                self._bm25 = _build_bm25(got, vouched)
+                self._vocabulary = frozenset(
+                    w.lower()
+                    for text, meta in zip(got["documents"], got["metadatas"], strict=True)
+                    if is_vouched(meta, vouched)
+                    for w in WORD.findall(text)
+                )
+                self._key = key
+            self._manifest, self._generation = manifest, generation
+            return manifest
 
 
 def is_vouched(meta: dict[str, Any], vouched: dict[str, str]) -> bool:

@@ -74,7 +74,8 @@ CONFIRM_DELETE_JS = """(source, model) => [
 def status(pipeline: Pipeline) -> str:
     """Describe the index and the model in one Markdown line."""
     try:
-        articles, chunks = len(pipeline.index.manifest()), pipeline.index.chunk_count()
+        with pipeline.index.guard():
+            articles, chunks = len(pipeline.index.manifest()), pipeline.index.chunk_count()
         return f"**{articles}** articles indexed · **{chunks}** chunks · model `{inert(pipeline.llm.name)}`"
     except RagError as exc:
         return f"⚠️ {inert(str(exc))}"

@@ -71,6 +71,8 @@ def render_answer(answer: Answer, show_removed: bool = False) -> str:
     With `show_removed`, the draft sentences verification took out follow, each with its reason.
     """
     parts = [render_text(answer)]
+    if answer.notice:
+        parts.insert(0, f"⚠️ _{inert(answer.notice)}_")
     if answer.reason:
         parts.append(f"_Why: {inert(answer.reason)}_")
     if answer.not_covered:

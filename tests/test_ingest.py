@@ -66,3 +66,20 @@ def test_interrupted_write_is_cleaned_up_on_the_next_run(fake_pipeline: Pipeline
 def test_concurrent_ingest_is_refused(fake_pipeline: Pipeline) -> None:
     with ingest_lock(fake_pipeline.settings), pytest.raises(RagError, match="Another `rag ingest`"):
         fake_pipeline.ingest(progress=False)
+
+
+def test_new_files_are_written_as_one_group(
+    fake_pipeline: Pipeline, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = fake_pipeline.index
+    calls: list[str] = []
+    for name in ("bump", "put_articles"):
+        original = getattr(index, name)
+        monkeypatch.setattr(index, name, lambda *a, _name=name, _f=original: (calls.append(_name), _f(*a))[1])
+    fake_pipeline.ingest(progress=False)
+    assert calls == ["put_articles", "bump"]  # five new files: one group, no stale-chunk deletes
+    calls.clear()
+    path = corpus / "003_8988beed483b4692.txt"
+    path.write_text(path.read_text(encoding="utf-8") + "\nOne more sentence.\n", encoding="utf-8")
+    fake_pipeline.ingest(progress=False)
+    assert calls == ["put_articles", "bump", "bump"]  # a changed file: its old chunks go, then readers hear of it

@@ -1,10 +1,14 @@
 """The answer path with real Chroma and fakes for the embedder and the LLM."""
 
+from collections.abc import Iterator
+
 import pytest
 
-from rag.citations import Answer
+from rag.citations import Answer, strip_markers
+from rag.config import Settings
+from rag.embedding import FakeEmbedder
 from rag.errors import RagError
-from rag.llm import FakeLLM
+from rag.llm import FakeLLM, LLMUnavailable
 from rag.pipeline import Pipeline
 from rag.prompts import NO_ANSWER
 from tests.conftest import SEEDS
@@ -156,3 +160,33 @@ def test_self_check_is_off_by_default(fake_pipeline: Pipeline, fake_llm: FakeLLM
     target = next(i for i, e in enumerate(evidence, 1) if "600,000" in e.text)
     fake_llm.replies += [f"Answer: The plan limits Ukraine's armed forces to 600,000 personnel [{target}].", "No."]
     assert fake_pipeline.ask(QUESTION).answered and len(fake_llm.prompts) == 1
+
+
+class FakeDownLLM:
+    """A fake backend that is always down, as an unreachable server is."""
+
+    name = "fake-down"
+
+    def stream(self, messages: list[dict[str, str]], max_tokens: int) -> Iterator[str]:
+        raise LLMUnavailable("Cannot reach the LLM server at http://127.0.0.1:9/v1/chat/completions: refused")
+        yield ""
+
+
+def test_llm_down_gives_retrieval_only_answer(settings: Settings) -> None:
+    pipeline = Pipeline(settings, embedder=FakeEmbedder(), llm=FakeDownLLM())
+    answer = pipeline.ask(QUESTION)
+    assert answer.retrieval_only and answer.notice and "Cannot reach the LLM server" in answer.notice
+    assert answer.answered and answer.citations
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    for c in answer.citations:
+        assert seed_text(c.source)[c.start : c.end] == c.quote
+        assert c.quote in strip_markers(answer.text) and f"[{c.n}]" in answer.text
+    assert "600,000" in answer.text
+
+
+def test_llm_down_on_weak_evidence_abstains(settings: Settings) -> None:
+    settings.insist_relevance = 2.0  # no evidence can be relevant enough to quote without a model
+    pipeline = Pipeline(settings, embedder=FakeEmbedder(), llm=FakeDownLLM())
+    answer = pipeline.ask(QUESTION)
+    assert (answer.answered, answer.text, answer.citations) == (False, NO_ANSWER, [])
+    assert answer.retrieval_only and answer.notice and answer.evidence

@@ -1,4 +1,8 @@
-"""The whole pipeline with the real embedding model, real Chroma and the real local LLM."""
+"""The whole pipeline with the real embedding model, real Chroma and the real local LLM.
+
+Every test runs twice: on the embedded store, and on a real `chroma run` server (its own
+database per run, so nothing collides with other tests using the same server).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +19,10 @@ import pytest
 
 from rag.citations import Answer
 from rag.config import Settings
+from rag.embedding import SentenceTransformerEmbedder
+from rag.errors import RagError
+from rag.index import ingest_lock
+from rag.llm import LlamaCppLLM
 from rag.pipeline import Pipeline
 from rag.prompts import NO_ANSWER
 from tests.conftest import SEEDS
@@ -21,16 +30,51 @@ from tests.conftest import SEEDS
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module", params=["embedded", "chroma-server"])
+def store(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Settings (as RAG_* variables) that pick the store: embedded, or a database of its own on the server."""
+    if request.param == "embedded":
+        return {}
+    url = request.getfixturevalue("chroma_url")
+    return {"RAG_CHROMA_URL": url, "RAG_CHROMA_DATABASE": f"test-{uuid.uuid4().hex[:12]}"}
+
+
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def workdir(tmp_path_factory: pytest.TempPathFactory, store: dict[str, str]) -> Path:
     root = tmp_path_factory.mktemp("real")
     shutil.copytree(SEEDS, root / "corpus")
     return root
 
 
 @pytest.fixture(scope="module")
-def pipeline(workdir: Path) -> Iterator[Pipeline]:
-    yield Pipeline(Settings(corpus_dir=workdir / "corpus", index_dir=workdir / "index"))
+def pipeline(
+    workdir: Path, store: dict[str, str], embedder: SentenceTransformerEmbedder, local_llm: LlamaCppLLM
+) -> Iterator[Pipeline]:
+    settings = Settings(
+        corpus_dir=workdir / "corpus",
+        index_dir=workdir / "index",
+        chroma_url=store.get("RAG_CHROMA_URL"),
+        chroma_database=store.get("RAG_CHROMA_DATABASE", "default_database"),
+    )
+    yield Pipeline(settings, embedder=embedder, llm=local_llm)
+
+
+def test_store_is_the_one_asked_for(pipeline: Pipeline, store: dict[str, str], workdir: Path) -> None:
+    from urllib.parse import urlparse
+
+    import chromadb
+
+    pipeline.ensure_index()
+    assert len(pipeline.index.manifest()) == 5 and pipeline.index.chunk_count() > 0
+    if store:
+        url = urlparse(store["RAG_CHROMA_URL"])
+        client = chromadb.HttpClient(
+            host=url.hostname or "", port=url.port or 8000, database=store["RAG_CHROMA_DATABASE"]
+        )
+        assert client.get_collection(pipeline.settings.collection_name).count() == pipeline.index.chunk_count()
+        assert not (workdir / "index" / "chroma.sqlite3").exists()
+    else:
+        assert (workdir / "index" / "chroma.sqlite3").exists()
 
 
 def assert_verbatim(answer: Answer, corpus: Path) -> None:
@@ -89,14 +133,39 @@ def test_real_embedder_reingests_only_what_changed(pipeline: Pipeline, workdir: 
         pipeline.ingest(progress=False)
 
 
+def test_date_filter_keeps_only_dated_articles_in_range(pipeline: Pipeline) -> None:
+    evidence = pipeline.evidence("What did the Kremlin say about the talks?", since="2025-01-01", until="2025-12-31")
+    assert evidence and all(e.date and "2025-01-01" <= e.date <= "2025-12-31" for e in evidence)
+    assert pipeline.evidence("What did the Kremlin say about the talks?", until="1999-01-01") == []
+
+
+def test_chunks_the_manifest_does_not_vouch_for_are_removed(pipeline: Pipeline) -> None:
+    pipeline.ensure_index()
+    before = pipeline.index.chunk_count()
+    vector = pipeline.embedder.embed(["a stray chunk"])[0].tolist()
+    stray = {"source": "ghost.txt", "sha256": "0", "chunk": 0, "sentences": "[]", "date_ord": 0}
+    pipeline.index.chunks.add(ids=["ghost.txt::0::0"], embeddings=[vector], documents=["x"], metadatas=[stray])  # type: ignore[list-item]
+    assert pipeline.ingest(progress=False).chunks_embedded == 0
+    assert pipeline.index.chunk_count() == before
+
+
+def test_concurrent_ingest_is_refused(pipeline: Pipeline) -> None:
+    with ingest_lock(pipeline.settings), pytest.raises(RagError, match="Another `rag ingest`"):
+        pipeline.ingest(progress=False)
+
+
 def run_cli(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"RAG_CORPUS_DIR": str(workdir / "corpus"), "RAG_INDEX_DIR": str(workdir / "cli-index")}
+    if "RAG_CHROMA_DATABASE" in env:
+        env["RAG_CHROMA_DATABASE"] += "-cli"
     return subprocess.run(
         [sys.executable, "-m", "rag.cli", *args], env=env, capture_output=True, text=True, timeout=600, check=False
     )
 
 
-def test_cli_ingest_twice_then_ask_json(workdir: Path) -> None:
+def test_cli_ingest_twice_then_ask_json(workdir: Path, store: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in store.items():
+        monkeypatch.setenv(name, value)
     first = run_cli(workdir, "ingest")
     assert first.returncode == 0, first.stderr
     assert "5 added" in first.stdout

@@ -1,0 +1,225 @@
+"""End-to-end answer latency, time to first token and peak memory: ours against the stock baseline.
+
+    .venv/bin/python -m bench.answer [--questions 5] [--skip-baseline] [--sweep 4,6,8,10]
+
+Each system runs in its own process (so each peak RSS is its own) on the same answerable eval
+questions, with the default local GGUF (RAG_LLM). Ours is timed through `ask_stream` after one
+unmeasured warm-up question (which loads the models and fills the system prompt's KV cache);
+"first token" is the first piece of the answer line the user sees, and "first model token" the
+first token the LLM emits (it writes the `Relevant:` line before the answer). The baseline
+(eval/baseline.py, llama-index's CitationQueryEngine) does not stream, so its first token is its
+whole answer; its models are loaded before timing but it gets no warm-up question.
+
+The sweep re-runs the same questions with settings.evidence_sentences at each value and reports
+prompt tokens, first model token and first answer token (generation is stopped there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.common import machine, peak_rss_mb, percentile, questions, verdict
+from rag.answering import answer_start, build_messages
+from rag.citations import Answer
+from rag.config import Settings
+from rag.llm import LLM, Message, make_llm
+from rag.pipeline import Pipeline
+
+RESULT = "RESULT "
+
+
+class TimedLLM:
+    """Wrap an LLM and record when each call's first token arrives."""
+
+    def __init__(self, inner: LLM) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.first: float | None = None
+
+    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+        started = time.perf_counter()
+        for piece in self.inner.stream(messages, max_tokens):
+            if self.first is None:
+                self.first = time.perf_counter() - started
+            yield piece
+
+
+def time_ours(pipeline: Pipeline, llm: TimedLLM, question: str) -> dict[str, Any]:
+    llm.first = None
+    started = time.perf_counter()
+    first: float | None = None
+    answer: Answer | None = None
+    for event in pipeline.ask_stream(question):
+        if isinstance(event, Answer):
+            answer = event
+        elif first is None:
+            first = time.perf_counter() - started
+    total = time.perf_counter() - started
+    assert answer is not None
+    return {"total": total, "first": first, "first_model": llm.first, "answered": answer.answered}
+
+
+def sweep(pipeline: Pipeline, qs: list[str], sizes: list[int]) -> dict[int, dict[str, float]]:
+    out = {}
+    llama = getattr(pipeline.llm, "_llama", None) or getattr(getattr(pipeline.llm, "inner", None), "_llama", None)
+    for n in sizes:
+        pipeline.settings.evidence_sentences = n
+        tokens, firsts, answers = [], [], []
+        for q in qs:
+            messages = build_messages(q, pipeline.evidence(q))
+            if llama is not None:
+                text = "".join(m["content"] for m in messages)
+                tokens.append(len(llama.tokenize(text.encode(), add_bos=False)))
+            started, reply, first = time.perf_counter(), "", None
+            stream = pipeline.llm.stream(messages, pipeline.settings.max_tokens)
+            for piece in stream:
+                first = first or time.perf_counter() - started
+                reply += piece
+                if answer_start(reply) >= 0 and reply[answer_start(reply) :].strip():
+                    break
+            answers.append(time.perf_counter() - started)
+            firsts.append(first or 0.0)
+            stream.close()  # type: ignore[attr-defined]
+        out[n] = {
+            "prompt_tokens": sum(tokens) / len(tokens) if tokens else float("nan"),
+            "first_model_p50": percentile(firsts, 50),
+            "first_answer_p50": percentile(answers, 50),
+        }
+        print(
+            f"evidence_sentences={n:>2}: prompt ~{out[n]['prompt_tokens']:.0f} tokens, first model token p50 "
+            f"{out[n]['first_model_p50']:.2f} s, first answer token p50 {out[n]['first_answer_p50']:.2f} s",
+            flush=True,
+        )
+    return out
+
+
+def child_ours(qs: list[str], sweep_sizes: list[int]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(index_dir=Path(tmp) / "index")
+        llm = TimedLLM(make_llm(settings))
+        pipeline = Pipeline(settings, llm=llm)
+        started = time.perf_counter()
+        pipeline.ensure_index()
+        time_ours(pipeline, llm, qs[0])
+        warmup = time.perf_counter() - started
+        runs = []
+        for q in qs:
+            runs.append(time_ours(pipeline, llm, q))
+            print(f"  ours {runs[-1]['total']:.1f} s (first token {runs[-1]['first']}): {q}", flush=True)
+        rss = peak_rss_mb()
+        pipeline.settings.insist_relevance = 2.0  # the sweep times one generation per question
+        swept = sweep(pipeline, qs, sweep_sizes) if sweep_sizes else {}
+    return {"warmup": warmup, "runs": runs, "rss_mb": rss, "sweep": swept, "model": settings.llm}
+
+
+def child_baseline(qs: list[str]) -> dict[str, Any]:
+    from eval.baseline import BaselineSystem
+
+    with tempfile.TemporaryDirectory() as tmp:
+        system = BaselineSystem(Settings(index_dir=Path(tmp) / "index"))
+        started = time.perf_counter()
+        system.engine  # noqa: B018  (builds the index and loads the LLM)
+        warmup = time.perf_counter() - started
+        runs = []
+        for q in qs:
+            t0 = time.perf_counter()
+            answer = next(e for e in system.answer(q) if isinstance(e, Answer))
+            total = time.perf_counter() - t0
+            runs.append({"total": total, "first": total, "first_model": None, "answered": answer.answered})
+            print(f"  baseline {total:.1f} s: {q}", flush=True)
+    return {"warmup": warmup, "runs": runs, "rss_mb": peak_rss_mb(), "sweep": {}}
+
+
+def spawn(system: str, n: int, sweep_sizes: str) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bench.answer", "--child", system, "--questions", str(n), "--sweep", sweep_sizes]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    result: dict[str, Any] = {}
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith(RESULT):
+            result = json.loads(line[len(RESULT) :])
+        else:
+            print(line, end="", flush=True)
+    if proc.wait() != 0 or not result:
+        raise SystemExit(f"the {system} benchmark process failed")
+    return result
+
+
+def summary(name: str, r: dict[str, Any]) -> dict[str, float]:
+    totals = [x["total"] for x in r["runs"]]
+    firsts = [x["first"] for x in r["runs"] if x["first"] is not None]
+    models = [x["first_model"] for x in r["runs"] if x["first_model"] is not None]
+    row = {
+        "total_p50": percentile(totals, 50),
+        "total_max": max(totals),
+        "first_p50": percentile(firsts, 50) if firsts else float("nan"),
+        "first_model_p50": percentile(models, 50) if models else float("nan"),
+        "rss_mb": r["rss_mb"],
+        "answered": sum(x["answered"] for x in r["runs"]),
+    }
+    print(
+        f"{name:>8}: answer p50 {row['total_p50']:5.1f} s (max {row['total_max']:.1f}) | first token p50 "
+        f"{row['first_p50']:5.1f} s | first model token p50 {row['first_model_p50']:4.1f} s | peak RSS "
+        f"{row['rss_mb']:6.0f} MB | answered {row['answered']}/{len(totals)} | load + warm-up {r['warmup']:.0f} s"
+    )
+    return row
+
+
+def run(n: int, with_baseline: bool, sweep_sizes: str) -> dict[str, Any]:
+    print(f"# End to end ({machine()}); model {Settings().llm_url or Settings().llm}; {n} answerable eval questions")
+    ours = spawn("ours", n, sweep_sizes)
+    rows = {"ours": summary("ours", ours)}
+    if with_baseline:
+        rows["baseline"] = summary("baseline", spawn("baseline", n, ""))
+        b, o = rows["baseline"], rows["ours"]
+        print(
+            f"ours / baseline: answer p50 {o['total_p50'] / b['total_p50']:.2f}x, first token p50 "
+            f"{o['first_p50'] / b['first_p50']:.2f}x, peak RSS {o['rss_mb'] / b['rss_mb']:.2f}x"
+        )
+    o = rows["ours"]
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        verdict("first token p50", o["first_p50"], 3, higher_is_better=False, unit=" s")
+        + (
+            ""
+            if o["first_p50"] <= 3
+            else f" -- prefill of the whole prompt on {os.cpu_count()} cores plus the "
+            f"`Relevant:` line come first (see the evidence_sentences sweep); load average now {load}"
+        )
+    )
+    print(
+        verdict("full answer p50", o["total_p50"], 10, higher_is_better=False, unit=" s")
+        + ("" if o["total_p50"] <= 10 else f" -- generation on {os.cpu_count()} shared cores; load average now {load}")
+    )
+    print(verdict("peak RSS while serving", o["rss_mb"] / 1024, 3, higher_is_better=False, unit=" GB"))
+    return {"rows": rows, "sweep": ours["sweep"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--questions", type=int, default=5, help="answerable eval questions to time")
+    parser.add_argument("--skip-baseline", action="store_true", help="time ours only")
+    parser.add_argument("--sweep", default="4,6,8,10", help="evidence_sentences values ('' to skip)")
+    parser.add_argument("--child", choices=["ours", "baseline"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    qs = questions(answerable=True, limit=args.questions)
+    sizes = [int(s) for s in args.sweep.split(",") if s]
+    if args.child == "ours":
+        print(RESULT + json.dumps(child_ours(qs, sizes)), flush=True)
+    elif args.child == "baseline":
+        print(RESULT + json.dumps(child_baseline(qs)), flush=True)
+    else:
+        run(args.questions, not args.skip_baseline, args.sweep)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""Retrieval latency at 1k, 10k and 100k chunks, against a bare Chroma query of the same vector.
+
+    .venv/bin/python -m bench.retrieval [--sizes 1000,10000,100000] [--chroma-url URL]
+
+How the scaled corpus is made: the seed articles are chunked as ingest does, and each chunk and
+each single sentence becomes a base item embedded with the real MiniLM. Scaled chunk i is base
+item i mod n, with its vector plus deterministic Gaussian noise (seeded by i, sigma 0.05 per
+dimension, renormalised), so neighbours are realistic but no two vectors are equal, and its
+text with about a quarter of its words replaced by seeded pseudo-words of the same length (so
+sentence offsets stay valid and BM25 sees a growing vocabulary, not identical documents).
+Chunks are grouped ten to a synthetic file with a manifest entry, like a corpus of 10,000
+ten-chunk articles at 100k. Topic words still repeat far more than in a real archive, which
+makes BM25's posting lists long: a pessimistic case for the lexical retriever.
+
+One collection grows from the smallest size to the largest; at each size, the eval questions are
+embedded once, then timed through our Retriever.retrieve (dense through llama-index's
+ChromaVectorStore, BM25, fusion) and through `collection.query` with the same vector and the
+same number of results. The first query after a size change rebuilds BM25 and is reported apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+from llama_index.core import QueryBundle
+from tqdm import tqdm
+
+from bench.common import machine, percentile, questions, verdict
+from rag.chunking import chunk_article
+from rag.config import PROJECT_DIR, Settings
+from rag.documents import iter_article_paths, read_article
+from rag.embedding import SentenceTransformerEmbedder
+from rag.evidence import select_evidence
+from rag.index import Index, date_ordinal
+from rag.retrieval import Retriever
+
+T = TypeVar("T")
+SEEDS = PROJECT_DIR / "seeds"
+SIGMA = 0.05
+CHUNKS_PER_FILE = 10
+
+
+def seed_items(settings: Settings) -> list[tuple[str, dict[str, object]]]:
+    """Every seed chunk, and every seed sentence as a chunk of its own, with chunk-like metadata."""
+    out = []
+    for path in iter_article_paths(SEEDS):
+        article = read_article(path, path.name)
+        common: dict[str, object] = {
+            "title": article.title or "",
+            "outlet": article.outlet or "",
+            "date_ord": date_ordinal(article.date),
+        }
+        if article.date:
+            common["date"] = article.date
+        for c in chunk_article(article, settings.chunk_max_words, settings.chunk_overlap_sentences):
+            out.append((c.text, {**common, "start": c.start, "end": c.end, "sentences": json.dumps(c.sentences)}))
+            for start, end in c.sentences:
+                meta = {**common, "start": start, "end": end, "sentences": json.dumps([[start, end]])}
+                out.append((article.text[start:end], meta))
+    return list({text: (text, meta) for text, meta in out}.values())
+
+
+def perturb(text: str, seed: int) -> str:
+    """Replace about a quarter of the words by pseudo-words of the same length (offsets stay valid)."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+
+    def swap(m: re.Match[str]) -> str:
+        word = m.group(0)
+        return "".join(rng.choice(letters, len(word))) if rng.random() < 0.25 else word
+
+    return re.sub(r"[A-Za-z]{3,}", swap, text)
+
+
+def grow(index: Index, base: list[tuple[str, dict[str, object]]], vectors: np.ndarray, lo: int, hi: int) -> None:
+    """Add scaled chunks lo..hi-1 and their synthetic files' manifest entries."""
+    batch = 5000
+    for start in tqdm(range(lo, hi, batch), desc=f"Writing chunks {lo}-{hi}", unit="batch", leave=False):
+        ids, docs, metas, vecs = [], [], [], []
+        for i in range(start, min(start + batch, hi)):
+            text, meta = base[i % len(base)]
+            noise = np.random.default_rng(i).standard_normal(vectors.shape[1], dtype=np.float32) * SIGMA
+            v = vectors[i % len(base)] + noise
+            source = f"synthetic/{i // CHUNKS_PER_FILE:06d}.txt"
+            ids.append(f"{source}::bench::{i % CHUNKS_PER_FILE}")
+            docs.append(perturb(text, i) if i >= len(base) else text)
+            metas.append({**meta, "source": source, "sha256": "bench", "chunk": i % CHUNKS_PER_FILE})
+            vecs.append((v / np.linalg.norm(v)).tolist())
+        index.chunks.add(ids=ids, embeddings=vecs, documents=docs, metadatas=metas)  # type: ignore[arg-type]
+        sources = sorted({str(m["source"]) for m in metas})
+        index.files.upsert(
+            ids=sources,
+            embeddings=[[1.0]] * len(sources),
+            documents=[""] * len(sources),
+            metadatas=[{"sha256": "bench", "path": s, "chunks": CHUNKS_PER_FILE} for s in sources],
+        )
+    index.bump()  # as ingest does after writing
+
+
+def time_calls(fn: Callable[[T], object], items: Sequence[T], repeat: int) -> list[float]:
+    """Call `fn` on each item, `repeat` passes; return each call's time in ms."""
+    times = []
+    for _ in range(repeat):
+        for item in items:
+            started = time.perf_counter()
+            fn(item)
+            times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def run(sizes: list[int], chroma_url: str | None = None, repeat: int = 2) -> dict[int, dict[str, float]]:
+    print(f"# Retrieval ({machine()})")
+    results: dict[int, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(index_dir=Path(tmp) / "index", corpus_dir=Path(tmp) / "none", chroma_url=chroma_url)
+        embedder = SentenceTransformerEmbedder(settings.embed_model, settings.embed_batch_size)
+        base = seed_items(settings)
+        vectors = embedder.embed([text for text, _ in base])
+        qs = questions(limit=20)
+        qvecs = embedder.embed(qs)
+        pairs = list(zip(qs, qvecs, strict=True))
+        print(
+            f"scaled corpus: {len(base)} real seed chunks and sentences (MiniLM) + noise sigma {SIGMA}, "
+            f"{CHUNKS_PER_FILE} chunks per synthetic file; {len(qs)} eval questions x {repeat}; "
+            f"store: {chroma_url or 'embedded'}"
+        )
+        index = Index(settings)
+        retriever = Retriever(index, embedder, settings)
+        n = max(settings.top_k, settings.candidates_per_retriever)
+        have = 0
+        for size in sorted(sizes):
+            grow(index, base, vectors, have, size)
+            have = size
+            started = time.perf_counter()
+            retriever.retrieve(qs[0], qvecs[0], settings.top_k)
+            first = (time.perf_counter() - started) * 1000
+            ours = time_calls(lambda p: retriever.retrieve(p[0], p[1], settings.top_k), pairs, repeat)
+            bare = time_calls(
+                lambda p: index.chunks.query(query_embeddings=[p[1].tolist()], n_results=n), pairs, repeat
+            )
+            bundles = [QueryBundle(query_str=q, embedding=v.tolist()) for q, v in pairs]
+            manifest = time_calls(lambda _: index.manifest(), pairs, 1)
+            dense = time_calls(lambda b: retriever._dense(n, None).retrieve(b), bundles, 1)
+            lexical = time_calls(lambda b: retriever._lexical(b, n), bundles, 1)
+            evidence = time_calls(
+                lambda p: select_evidence(
+                    p[0], p[1], retriever.retrieve(p[0], p[1], settings.top_k), embedder, settings.evidence_sentences
+                ),
+                pairs[:5],
+                1,
+            )
+            row = {
+                "ours_p50": percentile(ours, 50),
+                "ours_p95": percentile(ours, 95),
+                "bare_p50": percentile(bare, 50),
+                "bare_p95": percentile(bare, 95),
+                "first_ms": first,
+                "evidence_p50": percentile(evidence, 50),
+                "manifest_p50": percentile(manifest, 50),
+                "dense_p50": percentile(dense, 50),
+                "bm25_p50": percentile(lexical, 50),
+            }
+            results[size] = row
+            print(
+                f"{size:>7} chunks: ours p50 {row['ours_p50']:6.1f} ms p95 {row['ours_p95']:6.1f} ms | "
+                f"bare Chroma p50 {row['bare_p50']:5.1f} ms p95 {row['bare_p95']:5.1f} ms | "
+                f"ours/bare p50 {row['ours_p50'] / row['bare_p50']:4.1f}x | first query (BM25 build) "
+                f"{first / 1000:.1f} s | retrieval + evidence selection p50 {row['evidence_p50']:.0f} ms\n"
+                f"{'':>16}ours by part, p50: manifest read {row['manifest_p50']:.1f} ms, dense via llama-index "
+                f"{row['dense_p50']:.1f} ms, BM25 {row['bm25_p50']:.1f} ms",
+                flush=True,
+            )
+        embed = time_calls(lambda q: embedder.embed([q]), list(qs), 1)
+        print(f"question embedding (MiniLM, one question) p50 {percentile(embed, 50):.1f} ms")
+    top = results[max(results)]
+    line = verdict(f"retrieval p50 at {max(results)} chunks", top["ours_p50"], 50, higher_is_better=False, unit=" ms")
+    if top["ours_p50"] > 50:
+        parts = {"dense": top["dense_p50"], "BM25": top["bm25_p50"], "bare Chroma": top["bare_p50"]}
+        line += " -- largest part: " + max(parts, key=lambda k: parts[k]) + f" ({max(parts.values()):.1f} ms)"
+    print(line)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated collection sizes")
+    parser.add_argument("--repeat", type=int, default=2, help="passes over the questions at each size")
+    parser.add_argument("--chroma-url", help="measure against a Chroma server instead of the embedded store")
+    args = parser.parse_args()
+    run([int(s) for s in args.sizes.split(",")], args.chroma_url, args.repeat)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""The store's connection: a Chroma server that is down or mistyped gives a clear RagError."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings
+from rag.errors import RagError
+from rag.index import Index
+from rag.pipeline import Pipeline
+from tests.servers import closed_port
+
+
+def test_chroma_server_down_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    with pytest.raises(RagError, match=f"Cannot reach the Chroma server at {url}.*unset RAG_CHROMA_URL"):
+        Index(Settings(index_dir=tmp_path / "index", chroma_url=url))
+
+
+def test_chroma_url_that_is_not_an_address_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(RagError, match="write it as http://host:port"):
+        Index(Settings(index_dir=tmp_path / "index", chroma_url="localhost:8000"))
+
+
+def test_cli_with_chroma_server_down_prints_the_error_without_a_traceback(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    env = os.environ | {"RAG_CHROMA_URL": url, "RAG_INDEX_DIR": str(tmp_path / "index")}
+    done = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "ingest", "--quiet"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: Cannot reach the Chroma server at {url}") and "Traceback" not in done.stderr
+
+
+def test_chroma_server_that_stops_mid_run_is_a_clear_error(tmp_path: Path) -> None:
+    from tests.servers import chroma_server
+
+    with chroma_server(tmp_path) as url:
+        index = Index(Settings(index_dir=tmp_path / "index", chroma_url=url))
+        assert index.manifest() == {}
+    with pytest.raises(RagError, match=f"The Chroma server at {url} stopped answering"), index.guard():
+        index.manifest()
+
+
+def test_whole_collection_reads_are_paged(
+    fake_pipeline: Pipeline, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_pipeline.ingest(progress=False)
+    index = fake_pipeline.index
+    everything = index.chunks.get(include=["documents"])
+    monkeypatch.setattr("rag.index.PAGE", 4)  # seeds: 28 chunks, 5 files: several pages and a partial one
+    got = index.all_chunks()
+    assert sorted(got["ids"]) == sorted(everything["ids"]) and len(got["documents"]) == len(got["ids"])
+    assert sorted(index.manifest()) == sorted(p.name for p in corpus.iterdir())
