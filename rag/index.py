@@ -324,7 +324,8 @@ def _get_all(collection: Any, include: list[str]) -> dict[str, Any]:
         got = collection.get(include=include, limit=PAGE, offset=offset)
         out["ids"].extend(got["ids"])
         for key in include:
-            out[key].extend(got.get(key) or [])
+            rows = got.get(key)  # embeddings come as a numpy array, whose truth value is ambiguous
+            out[key].extend([] if rows is None else rows)
         if len(got["ids"]) < PAGE:
             return out
         offset += PAGE
