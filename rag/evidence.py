@@ -28,6 +28,15 @@ _STOP = frozenset(
 )
 
 
+# Text addressed to a chat model, not to readers (chat-template tokens, a role or answer label
+# opening a line, "ignore previous instructions"): never shown to the model as evidence.
+_INSTRUCTION = re.compile(
+    r"<\|[^|<>]{0,40}\|>|^\s*(system|assistant|user|answer|relevant|question)\s*:"
+    r"|\bignore (all |any )?(the )?(previous|prior|above|earlier) instructions\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
 @dataclass(frozen=True)
 class Evidence:
     """One sentence from one article, with where it sits and how well it matches the question."""
@@ -99,7 +108,7 @@ def select_evidence(
     candidates: list[tuple[RetrievedChunk, int, int, str]] = []
     for chunk in chunks:
         for start, end, text in _chunk_sentences(chunk):
-            if (chunk.source, start) not in seen:
+            if (chunk.source, start) not in seen and not _INSTRUCTION.search(text):
                 seen.add((chunk.source, start))
                 candidates.append((chunk, start, end, text))
     if not candidates:
