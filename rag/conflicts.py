@@ -76,16 +76,30 @@ def _same_topic(a: Evidence, b: Evidence) -> bool:
 
 
 def describe(conflict: Conflict, evidence: Sequence[Evidence]) -> tuple[str, list[int]]:
-    """A sentence giving every figure with who reported it, and the evidence it rests on, in order.
+    """A sentence giving every figure, in the words of the report, with who reported it.
 
-    The caller adds the citation markers.
+    Each figure comes with the words around it, quoted, so the reader sees what it counts
+    and the sentence stays close to what it cites. The caller adds the citation markers.
     """
     items = [(evidence[i], figure) for i, figure in zip(conflict.indices, conflict.figures, strict=True)]
     if len({e.source for e, _ in items}) == 1:
-        figures = " and ".join(figure.text for _, figure in items)
-        return f"The {_who(items[0][0])} report gives differing figures: {figures}.", list(conflict.indices)
-    parts = "; ".join(f"{_who(e)} ({e.date or 'date unknown'}) reports {figure.text}" for e, figure in items)
+        quoted = " and ".join(f"“{_clause(e.text, figure)}”" for e, figure in items)
+        return f"The {_who(items[0][0])} report gives differing figures: {quoted}.", list(conflict.indices)
+    parts = "; ".join(
+        f"{_who(e)} ({e.date or 'date unknown'}) reports “{_clause(e.text, figure)}”" for e, figure in items
+    )
     return f"The reports differ on this figure: {parts}.", list(conflict.indices)
+
+
+CLAUSE_WORDS = 6  # words kept on each side of a figure
+
+
+def _clause(sentence: str, figure: Figure) -> str:
+    """The words around a figure in its sentence, verbatim, without a trailing stop or comma."""
+    at = sentence.find(figure.text)
+    before = sentence[:at].split()[-CLAUSE_WORDS:]
+    after = sentence[at + len(figure.text) :].split()[:CLAUSE_WORDS]
+    return " ".join([*before, figure.text, *after]).strip(" ,;:.")
 
 
 def _who(evidence: Evidence) -> str:
