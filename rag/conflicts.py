@@ -84,7 +84,9 @@ def describe(conflict: Conflict, evidence: Sequence[Evidence]) -> tuple[str, lis
     items = [(evidence[i], figure) for i, figure in zip(conflict.indices, conflict.figures, strict=True)]
     if len({e.source for e, _ in items}) == 1:
         quoted = " and ".join(f"“{_clause(e.text, figure)}”" for e, figure in items)
-        return f"The {_who(items[0][0])} report gives differing figures: {quoted}.", list(conflict.indices)
+        who = items[0][0].outlet
+        head = f"The {who} report" if who else "One article"
+        return f"{head} gives differing figures: {quoted}.", list(conflict.indices)
     parts = "; ".join(
         f"{_who(e)} ({e.date or 'date unknown'}) reports “{_clause(e.text, figure)}”" for e, figure in items
     )
@@ -95,12 +97,16 @@ CLAUSE_WORDS = 6  # words kept on each side of a figure
 
 
 def _clause(sentence: str, figure: Figure) -> str:
-    """The words around a figure in its sentence, verbatim, without a trailing stop or comma."""
+    """The clause around a figure, verbatim: up to a few words each side, not past a comma."""
     at = sentence.find(figure.text)
-    before = sentence[:at].split()[-CLAUSE_WORDS:]
-    after = sentence[at + len(figure.text) :].split()[:CLAUSE_WORDS]
-    return " ".join([*before, figure.text, *after]).strip(" ,;:.")
+    before = " ".join(sentence[:at].split()[-CLAUSE_WORDS:])
+    after = " ".join(sentence[at + len(figure.text) :].split()[:CLAUSE_WORDS])
+    before = re.split(r"[,;:]\s*", before)[-1]
+    before = re.sub(r"^(?:and|but|while|as)\s+", "", before)
+    after = re.split(r"[,;:]", after)[0]
+    return " ".join(filter(None, [before, figure.text, after])).strip(" .")
 
 
 def _who(evidence: Evidence) -> str:
-    return evidence.outlet or evidence.source
+    # Not the file name: its digits would read as figures, and the citation marker names the file.
+    return evidence.outlet or "an article with no named outlet"

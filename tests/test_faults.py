@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import gradio as gr
 import pytest
 
 import rag
@@ -39,19 +38,18 @@ def use(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
     return pipeline
 
 
-def test_llm_server_down_is_a_message_not_a_traceback(
+def test_llm_server_down_gives_the_evidence_and_a_notice_not_a_traceback(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Until the retrieval-only fallback lands (tests/test_pipeline.py::test_llm_down_gives_retrieval_only_answer).
     down = settings.model_copy(update={"llm_url": f"http://127.0.0.1:{closed_port()}/v1"})
     pipeline = use(Pipeline(down, embedder=FakeEmbedder()), monkeypatch)
     pipeline.ingest(progress=False)
     before = index_snapshot(pipeline)
-    assert main(["ask", QUESTION]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: Cannot reach the LLM server") and "Traceback" not in err
-    with pytest.raises(gr.Error, match="Cannot reach the LLM server"):
-        ask_json(pipeline, QUESTION)
+    assert main(["ask", QUESTION]) == 0
+    out, err = capsys.readouterr()
+    assert "Cannot reach the LLM server" in err and "Traceback" not in err + out
+    answer = ask_json(pipeline, QUESTION)
+    assert answer["retrieval_only"] and "Cannot reach the LLM server" in answer["notice"]
     assert index_snapshot(pipeline) == before
 
 

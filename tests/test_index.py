@@ -43,7 +43,8 @@ def test_chroma_server_that_stops_mid_run_is_a_clear_error(tmp_path: Path) -> No
     with chroma_server(tmp_path) as url:
         index = Index(Settings(index_dir=tmp_path / "index", chroma_url=url))
         assert index.manifest() == {}
-    with pytest.raises(RagError, match=f"The Chroma server at {url} stopped answering"), index.guard():
+    # Whichever layer notices first, the message names the server and says what to do.
+    with pytest.raises(RagError, match=f"Chroma server at {url} (stopped answering|is running)"), index.guard():
         index.manifest()
 
 

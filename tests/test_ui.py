@@ -350,15 +350,6 @@ def test_an_uploaded_article_can_be_asked_about_and_deleted(make_pipeline: MakeP
         corpus.delete_article(pipeline, "ferry.txt")
 
 
-def test_delete_keeps_files_that_live_outside_the_corpus_folder(make_pipeline: MakePipeline, tmp_path: Path) -> None:
-    pipeline = make_pipeline()
-    outside = tmp_path / "elsewhere.txt"
-    outside.write_bytes(GOOD)
-    pipeline.ingest([outside], progress=False)
-    assert "outside the corpus folder" in corpus.delete_article(pipeline, "elsewhere.txt")
-    assert outside.exists() and "elsewhere.txt" not in pipeline.index.manifest()
-
-
 def model_props(app: gr.Blocks) -> dict:
     (component,) = [c for c in app.config["components"] if c.get("props", {}).get("elem_id") == "model"]
     return component["props"]
