@@ -172,10 +172,10 @@ def finish(question: str, draft: str, evidence: Sequence[Evidence], verifier: Ve
 def conflict_notes(kept: list[tuple[str, list[int]]], evidence: Sequence[Evidence]) -> list[tuple[str, list[int]]]:
     """For each disagreement among the evidence that the answer touches, a sentence giving every figure."""
     used = {i for _, cited in kept for i in cited}
-    said = " ".join(sentence for sentence, _ in kept)
+    said = claim_numbers(" ".join(sentence for sentence, _ in kept))
     notes = []
     for conflict in find_conflicts(evidence):
-        if used & set(conflict.indices) or any(f.text.split()[-1] in said for f in conflict.figures):
+        if used & set(conflict.indices) or any(f"{f.value:g}" in said for f in conflict.figures):
             notes.append(describe(conflict, evidence))
     return notes
 
