@@ -14,6 +14,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from rag.config import PROJECT_DIR, Settings
 from rag.embedding import FakeEmbedder
+from rag.index import Index
 from rag.llm import FakeLLM
 from rag.pipeline import Pipeline
 
@@ -54,3 +55,13 @@ def index_snapshot(pipeline: Pipeline) -> tuple[dict[str, tuple[str, int]], dict
         for id_, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
     }
     return manifest, chunks
+
+
+def plant_orphan_chunk(index: Index) -> None:
+    """Write a chunk for a file the manifest does not know, as a crash before its manifest entry leaves."""
+    index.chunks.upsert(
+        ids=["ghost::0"],
+        embeddings=[[0.1] * 64],
+        documents=["half written"],
+        metadatas=[{"source": "ghost.txt", "sha256": "x", "chunk": 0}],
+    )

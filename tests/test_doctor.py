@@ -18,6 +18,7 @@ from rag.doctor import Check, check_embedder, check_index, check_llm_server, che
 from rag.errors import RagError
 from rag.pipeline import Pipeline
 from rag.weights import LOCAL_MODELS
+from tests.conftest import plant_orphan_chunk
 
 
 def problems(checks: list[Check]) -> dict[str, Check]:
@@ -61,12 +62,7 @@ def test_added_changed_and_removed_files_are_reported(fake_pipeline: Pipeline, c
 def test_orphan_and_missing_chunks_are_reported(fake_pipeline: Pipeline) -> None:
     fake_pipeline.ingest(progress=False)
     index = fake_pipeline.index
-    index.chunks.upsert(
-        ids=["ghost::0"],
-        embeddings=[[0.1] * 64],
-        documents=["half written"],
-        metadatas=[{"source": "ghost.txt", "sha256": "x", "chunk": 0}],
-    )
+    plant_orphan_chunk(index)
     victim = next(iter(index.manifest().values()))
     index.chunks.delete(ids=[f"{victim.source}::{victim.sha256[:16]}::0"])
     found = problems(check_index(fake_pipeline.settings))

@@ -7,6 +7,7 @@ import pytest
 from rag.errors import RagError
 from rag.index import ingest_lock
 from rag.pipeline import Pipeline
+from tests.conftest import plant_orphan_chunk
 
 
 def chunk_sources(pipeline: Pipeline) -> dict[str, int]:
@@ -53,12 +54,7 @@ def test_interrupted_write_is_cleaned_up_on_the_next_run(fake_pipeline: Pipeline
     fake_pipeline.ingest(progress=False)
     index = fake_pipeline.index
     # Chunks written for a file the manifest does not know, as after a crash before its manifest entry.
-    index.chunks.upsert(
-        ids=["ghost::0"],
-        embeddings=[[0.1] * 64],
-        documents=["half written"],
-        metadatas=[{"source": "ghost.txt", "sha256": "x", "chunk": 0}],
-    )
+    plant_orphan_chunk(index)
     assert index.reconcile() == 1
     assert "ghost.txt" not in chunk_sources(fake_pipeline)
 
