@@ -63,7 +63,7 @@ def citation_support(text: str, citations: Sequence[Citation], verifier: Verifie
     A sentence is supported when its cited quotes, together, support it. A citation contributes
     when it supports the sentence alone, or when the others without it no longer do.
     """
-    by_n = {c.n: cited(c.quote, c.outlet, c.date, c.title) for c in citations}
+    by_n = {c.n: cited(c.quote, c.outlet, c.date, c.title, c.author, c.context) for c in citations}
     sentences = supported = cites = contributing = 0
     for start, end in split_sentences(text):
         sentence = text[start:end]

@@ -230,6 +230,14 @@ def corpus_texts(corpus_dir: Path) -> dict[str, str]:
     return {p.relative_to(folder).as_posix(): read_article(p).text for p in iter_article_paths(folder)}
 
 
+def spread(questions: Sequence[Question], limit: int | None) -> list[Question]:
+    """`limit` questions taken at even steps through the set, so that every kind is represented."""
+    if limit is None or limit >= len(questions):
+        return list(questions)
+    step = len(questions) / max(limit, 1)
+    return [questions[int(i * step)] for i in range(max(limit, 0))]
+
+
 def run_eval(
     *,
     k: int = 10,
@@ -246,7 +254,7 @@ def run_eval(
 
     pipeline = get_pipeline()
     pipeline.ensure_index()
-    questions = load_questions(questions_path)[:limit]
+    questions = spread(load_questions(questions_path), limit)
     texts = corpus_texts(pipeline.settings.corpus_dir)
     verifier = HeuristicVerifier(pipeline.embedder)
     systems: list[System] = [PipelineSystem(pipeline)]

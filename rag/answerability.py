@@ -12,21 +12,34 @@ from collections.abc import Collection, Sequence
 
 from rag.embedding import Embedder
 from rag.retrieval import WORD
-from rag.verification import claim_entities
+from rag.verification import MARKER, claim_entities, claim_numbers
 
-_CALENDAR = frozenset(
+# Capitalised words that are not names of anything an article must mention.
+_NOT_NAMES = frozenset(
     "january february march april may june july august september october november december "
-    "monday tuesday wednesday thursday friday saturday sunday".split()
+    "monday tuesday wednesday thursday friday saturday sunday western eastern northern southern".split()
 )
 
 
 def unknown_names(question: str, vocabulary: Collection[str]) -> list[str]:
     """Names the question uses that no indexed article contains, allowing for misspellings.
 
-    Months and weekdays are left out: "in March" constrains a date, it does not name a subject.
+    Months and weekdays are left out: "in March" constrains a date, it does not name a subject;
+    so are compass adjectives ("the Western military alliance").
     """
-    words = {part for name in claim_entities(question) for part in WORD.findall(name) if len(part) > 1}
-    return sorted(w for w in words if w.lower() not in _CALENDAR and not _known(w.lower(), vocabulary))
+    opener = _OPENER.match(question)
+    asked = question[opener.end() :] if opener else question
+    words = {part for name in claim_entities(asked) for part in WORD.findall(name) if len(part) > 1}
+    return sorted(w for w in words if w.lower() not in _NOT_NAMES and not _known(w.lower(), vocabulary))
+
+
+# A question's first word is capitalised without being a name: "Besides land, ...", "Regarding NATO, ...".
+_OPENER = re.compile(
+    r"\s*(?:besides|regarding|concerning|considering|given|apart|aside|except|excluding|including|beyond|"
+    r"following|according|despite|overall|specifically|exactly|roughly|approximately|briefly|please|so|now|then|"
+    r"and|but)\b",
+    re.IGNORECASE,
+)
 
 
 def _known(word: str, vocabulary: Collection[str]) -> bool:
@@ -85,3 +98,41 @@ def uncovered_parts(parts: Sequence[str], said: Sequence[str], embedder: Embedde
     asked, answered = vectors[: len(parts)], vectors[len(parts) :]
     closeness = (asked @ answered.T).max(axis=1)
     return [part for part, c in zip(parts, closeness, strict=True) if c < PART_COVERED_SIMILARITY]
+
+
+# What kind of answer a question asks for, read from how it opens. "How many soldiers ...?" wants a
+# count of soldiers: an answer about the share of land lost, however well cited, does not answer it.
+_HOW_MANY = re.compile(
+    r"\s*how (?:many|much) (?!of\b)((?:[\w'’-]+ ){0,5}?)"
+    r"(?:have|has|had|do|does|did|is|are|was|were|will|would|can|could|should)\b",
+    re.IGNORECASE,
+)
+_HOW_LONG = re.compile(r"\s*how long\b", re.IGNORECASE)
+_WHAT_DATE = re.compile(r"\s*(?:on |in )?(?:what|which) (?:date|day|year|month)\b", re.IGNORECASE)
+_DURATION = re.compile(r"\b(?:second|minute|hour|day|week|month|year|decade)s?\b", re.IGNORECASE)
+_DATE_WORD = re.compile(
+    r"\b(?:\d{4}|\d{1,2}(?:st|nd|rd|th)?|january|february|march|april|may|june|july|august|september|october|"
+    r"november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow)\b",
+    re.IGNORECASE,
+)
+_FUNCTION_WORDS = frozenset("the a an of in on at to for from by with and or per".split())
+
+
+def unanswered_kind(question: str, answer: str) -> str | None:
+    """Say what the question asks ("how many soldiers") when the answer does not give it, else None.
+
+    Only a question's opening is read, and only three kinds are checked: counts and amounts
+    ("how many soldiers"), durations ("how long") and dates ("on what date").
+    """
+    answer = MARKER.sub(" ", answer)
+    if match := _HOW_MANY.match(question):
+        units = [w for w in match.group(1).split() if w.islower() and w not in _FUNCTION_WORDS]
+        said = {w[:5] for w in re.findall(r"\w+", answer.lower())}
+        if units and not (claim_numbers(answer) and any(u.lower()[:5] in said for u in units)):
+            return " ".join(match.group(0).split()[:-1])
+    elif _HOW_LONG.match(question):
+        if not _DURATION.search(answer):
+            return "how long"
+    elif _WHAT_DATE.match(question) and not _DATE_WORD.search(answer):
+        return "what date"
+    return None

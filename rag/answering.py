@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.answerability import question_parts, unanswered_kind
 from rag.chunking import split_sentences
 from rag.citations import Answer, Removed, marker_numbers, normalise_markers, renumber, strip_markers
 from rag.conflicts import describe, find_conflicts
@@ -62,12 +63,15 @@ def answer_part(draft: str) -> str:
     return _RELEVANT.sub("", draft).strip()
 
 
+def relevant_part(draft: str) -> list[int]:
+    """The evidence numbers the model listed on its "Relevant:" line, in order."""
+    relevant = _RELEVANT.search(draft)
+    return list(dict.fromkeys(marker_numbers(relevant.group(1)))) if relevant else []
+
+
 def is_refusal(draft: str) -> bool:
     answer = answer_part(draft)
     return not answer or NO_ANSWER.rstrip(".").lower() in answer.lower()
-
-
-RECITE_SIMILARITY = 0.6
 
 
 @dataclass
@@ -78,9 +82,15 @@ class Checked:
     removed: list[Removed]
 
 
-def check_draft(question: str, draft: str, evidence: Sequence[Evidence], verifier: Verifier) -> Checked:
-    """Keep each draft sentence only if its citations support it, re-citing or trimming where possible."""
-    texts = [cited(e.text, e.outlet, e.date, e.title) for e in evidence]
+def check_draft(
+    question: str, draft: str, evidence: Sequence[Evidence], verifier: Verifier, relevant: Sequence[int] = ()
+) -> Checked:
+    """Keep each draft sentence only if its citations support it, re-citing or trimming where possible.
+
+    `relevant` holds the evidence numbers the model listed before writing; a sentence written
+    without markers is first checked against those.
+    """
+    texts = [cited(e.text, e.outlet, e.date, e.title, e.author, e.context) for e in evidence]
     draft = normalise_markers(draft)
     kept: list[tuple[str, list[int]]] = []
     removed: list[Removed] = []
@@ -91,18 +101,16 @@ def check_draft(question: str, draft: str, evidence: Sequence[Evidence], verifie
             continue
         marked = [n - 1 for n in dict.fromkeys(marker_numbers(sentence)) if 1 <= n <= len(evidence)]
         verdict = verifier.verify(claim, [texts[i] for i in marked], question)
-        if verdict.supported and restates(question, claim):
-            removed.append(Removed(sentence=claim, reason="it only restates the question"))
-            continue
-        if verdict.supported:
-            kept.append((claim, _prune(question, claim, marked, texts, verifier)))
-            continue
-        # Only a sentence that cites nothing valid is re-cited: one whose own citation fails is wrong.
-        alternative = None if marked else _recite(question, claim, texts, verifier)
-        if alternative is not None:
-            kept.append((claim, [alternative]))
-        else:
+        cites = _prune(question, claim, marked, texts, verifier) if verdict.supported else None
+        if cites is None:
+            # Small models often cite the sentence next to the right one, or none: look for the right one.
+            cites = _recite(question, claim, texts, verifier, [n - 1 for n in relevant if 1 <= n <= len(evidence)])
+        if cites is None:
             removed.append(Removed(sentence=claim, reason=verdict.reason))
+        elif restates(question, claim):
+            removed.append(Removed(sentence=claim, reason="it only restates the question"))
+        else:
+            kept.append((claim, cites))
     return Checked(kept, removed)
 
 
@@ -121,12 +129,16 @@ def contradicted_premise(question: str, kept: Sequence[tuple[str, list[int]]]) -
     "Why did Zelensky agree to cede Crimea?" answered "Zelensky rejects this idea" means the
     question's premise is false: the answer is then that the articles do not support it.
     """
-    if not _WHY.match(question) or negated(question):
+    if not _WHY.match(question) or negated(question) or not kept:
         return None
-    return next((sentence for sentence, _ in kept if negated(sentence)), None)
+    lead = kept[0][0]  # the direct answer; later sentences are context, and may deny other things
+    return lead if negated(lead) or _DENIES.search(lead) else None
 
 
 _WHY = re.compile(r"\s*why\b", re.IGNORECASE)
+# Beyond plain negation: an answer saying the plan has Ukraine "renounce" NATO, or Merz wants to
+# "avoid" concessions, denies a "why" question that takes the opposite for granted.
+_DENIES = re.compile(r"\b(?:avoid|avoids|avoided|renounce|renounces|renounced|abandon|abandons|abandoned)\b", re.I)
 
 
 def _prune(question: str, claim: str, cited: list[int], texts: list[Cited], verifier: Verifier) -> list[int]:
@@ -141,18 +153,23 @@ def _prune(question: str, claim: str, cited: list[int], texts: list[Cited], veri
     return keep
 
 
-def _recite(question: str, claim: str, texts: list[Cited], verifier: Verifier) -> int | None:
-    """Find the evidence sentence that best supports an uncited claim on its own, if one is close enough."""
+def _recite(
+    question: str, claim: str, texts: list[Cited], verifier: Verifier, listed: Sequence[int]
+) -> list[int] | None:
+    """Find citations for a claim whose own fail: the sentences the model listed as relevant, if
+    they support it, else the evidence sentence that supports it and is closest to it."""
+    if listed and verifier.verify(claim, [texts[i] for i in listed], question).supported:
+        return _prune(question, claim, list(listed), texts, verifier)
     verdicts = [(verifier.verify(claim, [text], question), index) for index, text in enumerate(texts)]
-    supported = [(v.similarity, index) for v, index in verdicts if v.supported and v.similarity >= RECITE_SIMILARITY]
-    return max(supported)[1] if supported else None
+    supported = [(v.similarity, index) for v, index in verdicts if v.supported]
+    return [max(supported)[1]] if supported else None
 
 
 def finish(question: str, draft: str, evidence: Sequence[Evidence], verifier: Verifier, model: str) -> Answer:
     """Turn a model draft into an Answer, abstaining when no supported sentence remains."""
     if is_refusal(draft):
         return abstain(question, evidence, model, "The model found no evidence sentence that answers the question.")
-    checked = check_draft(question, answer_part(draft), evidence, verifier)
+    checked = check_draft(question, answer_part(draft), evidence, verifier, relevant_part(draft))
     if not checked.kept:
         answer = abstain(question, evidence, model, "No sentence of the draft answer was supported by its citations.")
         answer.removed = checked.removed
@@ -160,6 +177,12 @@ def finish(question: str, draft: str, evidence: Sequence[Evidence], verifier: Ve
     denial = contradicted_premise(question, checked.kept)
     if denial is not None:
         answer = abstain(question, evidence, model, f"The articles contradict the question's premise: {denial}")
+        answer.removed = checked.removed
+        return answer
+    wanted = unanswered_kind(question, " ".join(sentence for sentence, _ in checked.kept))
+    if wanted is not None and len(question_parts(question)) == 1:
+        reason = f"The question asks {wanted.lower()}; no supported sentence of the answer says."
+        answer = abstain(question, evidence, model, reason)
         answer.removed = checked.removed
         return answer
     text, order = renumber(checked.kept + conflict_notes(checked.kept, evidence))

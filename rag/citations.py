@@ -19,8 +19,12 @@ class Citation(BaseModel):
     end: int
     title: str | None = None
     outlet: str | None = None
+    author: str | None = None
     date: str | None = Field(None, description="Publication date YYYY-MM-DD, when the article states it.")
     also_reported_by: list[str] = Field(default_factory=list, description="Other sources saying the same.")
+    context: str | None = Field(
+        None, description="The sentence before the quote in the article, when the quote opens with a pronoun."
+    )
 
 
 class Removed(BaseModel):
@@ -80,7 +84,7 @@ def marker_numbers(text: str) -> list[int]:
 
 
 def strip_markers(text: str) -> str:
-    return re.sub(r"\s+([.,;!?])", r"\1", MARKER.sub("", text)).strip()
+    return re.sub(r"\s+([.,;!?])", r"\1", re.sub(r"[ \t]{2,}", " ", MARKER.sub("", text))).strip()
 
 
 def renumber(sentences: list[tuple[str, list[int]]]) -> tuple[str, list[int]]:

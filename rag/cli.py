@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--compare-baseline", action="store_true", help="also score the stock llama-index pipeline")
     p.add_argument("--chart", type=Path, help="render the metrics as a PNG here")
     p.add_argument("--questions", type=Path, help="question set (JSON lines); default eval/questions.jsonl")
-    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--limit", type=int, help="only N questions, spread evenly over the set")
     p.set_defaults(run=_eval)
 
     p = sub.add_parser("doctor", help="check the models, the index and the backends; say how to fix problems")

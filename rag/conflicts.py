@@ -53,7 +53,7 @@ def find_conflicts(evidence: Sequence[Evidence]) -> list[Conflict]:
     """Group relevant evidence sentences that state different percentages about the same topic."""
     if not evidence:
         return []
-    floor = evidence[0].score * RELEVANT_FRACTION
+    floor = max(e.score for e in evidence) * RELEVANT_FRACTION
     # A sentence with one figure only: then it is clear what the figure stands for.
     stated = [(i, found[0]) for i, e in enumerate(evidence) if e.score >= floor and len(found := figures(e.text)) == 1]
     groups: list[list[tuple[int, Figure]]] = []

@@ -12,6 +12,7 @@ import numpy as np
 from rag.citations import Citation
 from rag.embedding import Embedder
 from rag.retrieval import RetrievedChunk
+from rag.verification import claim_entities, claim_numbers, opens_with_pronoun
 
 KEYWORD_WEIGHT = 0.4
 DUPLICATE_SIMILARITY = 0.9
@@ -19,6 +20,11 @@ DUPLICATE_SIMILARITY = 0.9
 # On 000/001 (MiniLM) true paraphrases score 0.68-0.93, and the closest unrelated pair 0.69.
 REWRITE_SIMILARITY = 0.72
 COVERED_CHUNKS = 4
+# Ranking (not scoring) handicap for a vague sentence: one with no name and no figure that shares
+# a single word with the question. "We'll be talking about land." matches "What land terms were
+# proposed?" on "land" and tells the reader nothing; on the eval set this brought the 002 plan
+# sentences to the model's attention and lost one other answer.
+VAGUE_PENALTY = 0.15
 _STOP = frozenset(
     (
         "a an the and or of to in on at for with by from as is are was were be been what which who whom whose "
@@ -51,12 +57,15 @@ class Evidence:
     score: float
     vector: np.ndarray = field(repr=False, compare=False)
     also_reported_by: tuple[str, ...] = ()
+    author: str | None = None
+    context: str | None = field(default=None, repr=False)  # the sentence before, in the same article
+    vague: bool = field(default=False, repr=False)  # no name, no figure, one word in common with the question
 
     @property
     def label(self) -> str:
-        """Say who published it and when, as far as the article tells."""
-        parts = [self.outlet or self.source, self.date or "date unknown"]
-        return ", ".join(parts)
+        """Say who published it, who wrote it and when, as far as the article tells."""
+        parts = [self.outlet or self.source, f"by {self.author}" if self.author else "", self.date or "date unknown"]
+        return ", ".join(filter(None, parts))
 
     def citation(self, n: int) -> Citation:
         return Citation(
@@ -68,7 +77,9 @@ class Evidence:
             title=self.title,
             outlet=self.outlet,
             date=self.date,
+            author=self.author,
             also_reported_by=list(self.also_reported_by),
+            context=self.context if self.context and opens_with_pronoun(self.text) else None,
         )
 
 
@@ -106,8 +117,13 @@ def select_evidence(
     chunks = [c for c in chunks if not c.metadata.get("duplicate_of")]
     seen: set[tuple[str, int]] = set()
     candidates: list[tuple[RetrievedChunk, int, int, str]] = []
+    before: dict[tuple[str, int], str] = {}
     for chunk in chunks:
+        previous = None
         for start, end, text in _chunk_sentences(chunk):
+            if previous is not None and not _INSTRUCTION.search(previous):
+                before.setdefault((chunk.source, start), previous)
+            previous = text
             if (chunk.source, start) not in seen and not _INSTRUCTION.search(text):
                 seen.add((chunk.source, start))
                 candidates.append((chunk, start, end, text))
@@ -126,11 +142,32 @@ def select_evidence(
         meta = chunk.metadata
         scored.append(
             Evidence(
-                chunk.source, start, end, text, meta.get("title"), meta.get("outlet"), meta.get("date"), score, vector
+                chunk.source,
+                start,
+                end,
+                text,
+                meta.get("title"),
+                meta.get("outlet"),
+                meta.get("date"),
+                score,
+                vector,
+                author=meta.get("author"),
+                context=before.get((chunk.source, start)),
+                vague=len(asked & sentence_words) <= 1 and not is_specific(text),
             )
         )
     kept = _credit_twins(_fold_duplicates(_cover_chunks(scored, owners, limit), limit), twins, embedder)
-    return sorted(kept, key=lambda e: e.score, reverse=True)
+    return sorted(kept, key=_rank, reverse=True)
+
+
+def _rank(item: Evidence) -> float:
+    return item.score - (VAGUE_PENALTY if item.vague else 0.0)
+
+
+def is_specific(text: str) -> bool:
+    """True for a sentence with a figure or a name (a capitalised word past its first word)."""
+    rest = text.lstrip(" \"'“‘(").split(maxsplit=1)
+    return bool(claim_numbers(text) or (len(rest) > 1 and claim_entities(rest[1])))
 
 
 def _cover_chunks(scored: list[Evidence], owners: list[int], limit: int) -> list[Evidence]:
@@ -141,7 +178,7 @@ def _cover_chunks(scored: list[Evidence], owners: list[int], limit: int) -> list
     best sentence first keeps the specific one in the evidence, and its successor often
     finishes the thought ("Kherson and Zaporizhzhia would receive frozen status...").
     """
-    order = sorted(range(len(scored)), key=lambda i: scored[i].score, reverse=True)
+    order = sorted(range(len(scored)), key=lambda i: _rank(scored[i]), reverse=True)
     first: list[int] = []
     for rank in range(min(COVERED_CHUNKS, limit)):
         best = next((i for i in order if owners[i] == rank), None)

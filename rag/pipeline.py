@@ -120,7 +120,7 @@ class Pipeline:
             unknown = unknown_names(question, self.retriever.vocabulary())
         if unknown:
             answer = abstain(question, evidence, model, f"No indexed article mentions {' or '.join(unknown)}.")
-        elif not evidence or evidence[0].score < self.settings.min_relevance:
+        elif not evidence or max(e.score for e in evidence) < self.settings.min_relevance:
             answer = abstain(question, evidence, model, "Nothing in the articles is close enough to the question.")
         else:
             try:
@@ -135,7 +135,7 @@ class Pipeline:
     def _answer(self, question: str, evidence: list[Evidence]) -> Generator[str, None, Answer]:
         messages = build_messages(question, evidence)
         draft = yield from self._generate(messages)
-        if is_refusal(draft) and evidence[0].score >= self.settings.insist_relevance:
+        if is_refusal(draft) and max(e.score for e in evidence) >= self.settings.insist_relevance:
             # Small models refuse answerable questions; when the evidence is clearly on topic,
             # ask once more for what it does say, and let verification judge the result.
             messages += [{"role": "assistant", "content": draft}, {"role": "user", "content": insist_prompt()}]

@@ -98,6 +98,9 @@ class Retriever:
         chunks = []
         for rank, id_ in enumerate([*canonical, *twins]):
             meta = dict(nodes[id_].metadata)
+            record = manifest.get(meta["source"])
+            if record is not None and record.author:
+                meta["author"] = record.author  # kept per file, not per chunk
             if meta["source"] in duplicates:
                 meta["duplicate_of"] = duplicates[meta["source"]]
             chunks.append(RetrievedChunk(id_, nodes[id_].get_content(), meta, fused[id_], rank))

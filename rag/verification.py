@@ -85,18 +85,40 @@ class Cited:
     quote: str
     meta: str = ""
     date: str = ""
+    context: str = ""
 
     def text_for(self, claim: str) -> str:
-        """The text that may vouch for a claim; a publication date only for claims about publication."""
+        """The text that may vouch for a claim's names and numbers.
+
+        That is the quote, who published it, the publication date for claims about publication,
+        and the sentence before a quote that opens with a pronoun ("He added that ..."), which
+        says who the pronoun is.
+        """
         date = self.date if _PUBLICATION_CUE.search(claim) else ""
-        head = " ".join(filter(None, [self.meta, date]))
+        head = " ".join(filter(None, [self.meta, date, self.context if opens_with_pronoun(self.quote) else ""]))
         return f"{head}. {self.quote}" if head else self.quote
 
 
-def cited(quote: str, outlet: str | None, date: str | None, title: str | None) -> Cited:
-    """What a citation vouches for: the quoted sentence, and who published it when."""
+_PRONOUN_OPENING = re.compile(r"\W*(?:he|she|they|his|her|their|it|its)\b", re.IGNORECASE)
+
+
+def opens_with_pronoun(quote: str) -> bool:
+    """True for a sentence whose subject is named only in the sentence before ("He added that ...")."""
+    return _PRONOUN_OPENING.match(quote) is not None
+
+
+def cited(
+    quote: str,
+    outlet: str | None,
+    date: str | None,
+    title: str | None,
+    author: str | None = None,
+    context: str | None = None,
+) -> Cited:
+    """What a citation vouches for: the quoted sentence, who published it, who wrote it and when,
+    and the sentence before it in the article."""
     when = " ".join(filter(None, [date, spelled_date(date)]))
-    return Cited(quote, " ".join(filter(None, [outlet, title])), when)
+    return Cited(quote, " ".join(filter(None, [outlet, author, title])), when, context or "")
 
 
 def _mentions(text_lower: str, word: str) -> bool:
@@ -116,6 +138,21 @@ def missing_terms(claim: str, cited_text: str, question: str = "") -> list[str]:
     return missing
 
 
+_FILLER = frozenset(
+    "also added according article articles report reports reported stated state states noted note notes "
+    "mentioned mention mentions described describe describes called call calls said says told".split()
+)
+
+
+def novel_words(claim: str, cited_text: str, question: str = "") -> list[str]:
+    """The claim's content words that neither the cited text nor the question has (crudely stemmed)."""
+    seen = {w[:5] for w in re.findall(r"\w+", f"{cited_text} {question}".lower())}
+    words = re.findall(r"[a-z][a-z'’-]+", MARKER.sub(" ", claim).lower())
+    return [
+        w for w in dict.fromkeys(words) if len(w) > 2 and w not in _COMMON and w not in _FILLER and w[:5] not in seen
+    ]
+
+
 @dataclass(frozen=True)
 class Verdict:
     """Whether cited text supports a claim, and why not when it does not."""
@@ -131,16 +168,21 @@ class Verifier(Protocol):
     def verify(self, claim: str, sources: Sequence[Cited], question: str = "") -> Verdict: ...
 
 
+SHORT_CLAIM_WORDS = 5
+
+
 class HeuristicVerifier:
-    """Supported when every number and named entity is in the cited text, negation agrees, and the meaning is close.
+    """Supported when every number and named entity is in the cited text, most content words are in it
+    or in the question, negation agrees, and the meaning is close.
 
     Similarity is the claim's cosine to the closest cited sentence or to all of them joined,
     whichever is higher, so a sentence combining two citations is judged against both.
     """
 
-    def __init__(self, embedder: Embedder, min_similarity: float = 0.3) -> None:
+    def __init__(self, embedder: Embedder, min_similarity: float = 0.3, max_novel: float = 0.5) -> None:
         self.embedder = embedder
         self.min_similarity = min_similarity
+        self.max_novel = max_novel
         self._cache: dict[str, np.ndarray] = {}
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
@@ -156,12 +198,18 @@ class HeuristicVerifier:
             return Verdict(False, 0.0, "cites nothing")
         bare = MARKER.sub("", claim).strip()
         quotes = [s.quote for s in sources]
-        texts = [bare, *quotes] + ([" ".join(quotes)] if len(quotes) > 1 else [])
+        # A fragment ("Jessie Yeung.") means something only as the answer to its question.
+        said = f"{question} {bare}" if question and len(bare.split()) < SHORT_CLAIM_WORDS else bare
+        texts = [said, *quotes] + ([" ".join(quotes)] if len(quotes) > 1 else [])
         vectors = self._vectors(texts)
         similarity = float(np.max(vectors[1:] @ vectors[0]))
         missing = missing_terms(bare, " ".join(s.text_for(bare) for s in sources), question)
         if missing:
             return Verdict(False, similarity, "not in the cited text: " + ", ".join(missing))
+        content = novel_words(bare, "")
+        novel = novel_words(bare, " ".join(s.text_for(bare) for s in sources), question)
+        if len(novel) > self.max_novel * len(content):
+            return Verdict(False, similarity, "mostly words the cited text does not have: " + ", ".join(novel))
         if negated(bare) != any(negated(q) for q in quotes) and not negated(question):
             return Verdict(False, similarity, "the cited text says the opposite (negation differs)")
         if similarity < self.min_similarity:

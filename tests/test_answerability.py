@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rag.answerability import question_parts, uncovered_parts, unknown_names
+from rag.answerability import question_parts, unanswered_kind, uncovered_parts, unknown_names
 from rag.answering import finish, restates
 from rag.conflicts import describe, figures, find_conflicts
 from rag.embedding import FakeEmbedder
@@ -22,6 +22,8 @@ VOCABULARY = frozenset("zelensky witkoff zaporizhzhia putin moscow china trump b
         ("What status would Zaporizhia get?", []),
         ("What did O'Brien say on Friday?", []),
         ("Who won the Super Bowl?", ["Bowl", "Super"]),
+        ("Besides land, what did Trump name?", []),  # a capitalised opening word is not a name
+        ("Regarding Xi, what did Trump say?", ["Xi"]),
     ],
 )
 def test_unknown_names(question: str, unknown: list[str]) -> None:
@@ -151,3 +153,33 @@ def test_an_answer_denying_a_why_questions_premise_abstains_and_says_so() -> Non
     )
     kept = finish("What did Zelensky say about Crimea?", draft, found, FakeAcceptingVerifier(), "m")
     assert kept.answered  # not a "why" question: a denial is simply the answer
+    # Only the lead sentence answers "why"; a later one may deny something else.
+    found.append(evidence("004.txt", "Ukraine fears Trump may cut military aid.", 0.9, [1, 0.2]))
+    draft = "Answer: Ukraine fears Trump may cut military aid [2]. Zelensky rejects this idea [1]."
+    assert finish("Why is Ukraine worried?", draft, found, FakeAcceptingVerifier(), "m").answered
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "wanted"),
+    [
+        ("How many soldiers have been killed?", "Ukraine has lost about 11% of its land [1].", "How many soldiers"),
+        ("How many barrels of oil does India import?", "India faces a 50% duty [1].", "How many barrels of oil"),
+        ("How many days did Trump give Putin?", "Trump gave Putin 50 days [1].", None),
+        ("How much of Ukraine does Russia hold?", "Russia holds almost 20% [1].", None),  # a share, not a unit
+        ("How long did the talks last?", "The three-hour talks were useful [1].", None),
+        ("How long did the talks last?", "Witkoff and Putin shook hands [1].", "how long"),
+        ("On what date did Putin speak?", "Putin spoke on 21 November [1].", None),
+        ("On what date did Putin speak?", "Putin said the plan could be a basis [1].", "what date"),
+        ("Why did Putin speak?", "Anything [1].", None),
+    ],
+)
+def test_an_answer_must_give_what_the_question_asks_for(question: str, answer: str, wanted: str | None) -> None:
+    assert unanswered_kind(question, answer) == wanted
+
+
+def test_a_count_question_answered_with_another_figure_abstains_and_says_why() -> None:
+    found = [evidence("001.txt", "Ukraine has lost control of about 11% of its land.", 0.9, [1, 0])]
+    draft = "Relevant: [1]\nAnswer: Ukraine has lost control of about 11% of its land [1]."
+    answer = finish("How many soldiers have been killed?", draft, found, FakeAcceptingVerifier(), "m")
+    assert not answer.answered
+    assert answer.reason == "The question asks how many soldiers; no supported sentence of the answer says."

@@ -19,6 +19,7 @@ def test_renumber_by_first_appearance() -> None:
 
 def test_strip_markers_tidies_spacing() -> None:
     assert strip_markers("Moscow controls almost 20% [2].") == "Moscow controls almost 20%."
+    assert strip_markers("Pravda.Ru [1] and UNN [3].") == "Pravda.Ru and UNN."
 
 
 def test_markers_follow_a_stop_that_closes_a_quote() -> None:

@@ -1,3 +1,4 @@
+import itertools
 import math
 
 from eval.metrics import (
@@ -10,7 +11,7 @@ from eval.metrics import (
     normalise,
     percentile,
 )
-from eval.run import check_thresholds
+from eval.run import check_thresholds, load_questions, spread
 from rag.citations import Citation
 from rag.embedding import FakeEmbedder
 from rag.verification import HeuristicVerifier
@@ -64,3 +65,12 @@ def test_thresholds_report_every_miss() -> None:
     failures = check_thresholds(metrics, thresholds)
     assert len(failures) == 2 and "abstention_accuracy" in failures[0] and "latency_p50_s" in failures[1]
     assert check_thresholds({}, {"min": {"answer_accuracy": 0.5}})  # a missing metric fails too
+
+
+def test_a_limited_run_spreads_over_every_kind_of_question() -> None:
+    questions = load_questions()
+    picked = spread(questions, 20)
+    assert len(picked) == 20 and len({q.id for q in picked}) == 20
+    where = [questions.index(q) for q in picked]
+    assert where[0] == 0 and max(b - a for a, b in itertools.pairwise(where)) <= math.ceil(len(questions) / 20)
+    assert spread(questions, None) == questions and spread(questions, 500) == questions

@@ -48,6 +48,24 @@ def test_unsupported_sentence_is_removed_with_its_reason(fake_pipeline: Pipeline
     assert len(answer.removed) == 1 and "90" in answer.removed[0].reason
 
 
+def test_a_sentence_citing_the_wrong_evidence_is_recited_to_the_right_one(
+    fake_pipeline: Pipeline, fake_llm: FakeLLM
+) -> None:
+    evidence = fake_pipeline.evidence(QUESTION)
+    assert any("600,000" in e.text for e in evidence)
+    wrong = next(i for i, e in enumerate(evidence, 1) if "600,000" not in e.text)
+    fake_llm.replies.append(
+        f"Relevant: [{wrong}]\nAnswer: The initial US plan proposed that Ukraine reduce its armed forces to "
+        f"600,000 personnel [{wrong}]. Ukraine would renounce NATO membership."
+    )
+    answer = fake_pipeline.ask(QUESTION)
+    assert answer.answered and "600,000" in answer.text
+    assert all("600,000" in c.quote for c in answer.citations if c.n == 1)
+    assert "NATO" in answer.text  # written without a marker: cited to the sentence that says it
+    for c in answer.citations:
+        assert seed_text(c.source)[c.start : c.end] == c.quote
+
+
 def test_model_refusal_gives_the_fixed_sentence(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
     fake_llm.replies.append(NO_ANSWER)
     answer = fake_pipeline.ask(QUESTION)

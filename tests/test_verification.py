@@ -51,3 +51,23 @@ def test_verifier_flags_contradiction_by_negation() -> None:
     source = [cited("Zelensky rejects the idea of giving up Crimea.", None, None, None)]
     verdict = verifier.verify("Zelensky accepts the idea of giving up Crimea.", source)
     assert not verdict.supported and "opposite" in verdict.reason
+
+
+def test_verifier_rejects_a_claim_made_mostly_of_words_the_source_lacks() -> None:
+    verifier = HeuristicVerifier(FakeEmbedder(), min_similarity=0.0)
+    source = [cited("Putin accepts the philosophy of President Trump, Witkoff said.", None, None, None)]
+    verdict = verifier.verify("Putin said it will pay for road repairs.", source)
+    assert not verdict.supported and "road" in verdict.reason
+    assert verifier.verify("Witkoff said Putin accepts Trump's philosophy.", source).supported
+
+
+def test_a_pronoun_is_resolved_by_the_sentence_before_it() -> None:
+    verifier = HeuristicVerifier(FakeEmbedder(), min_similarity=0.0)
+    before = "Red lines must be respected, stated Chancellor of Germany Friedrich Merz."
+    quote = "He added that Ukraine's interests are Europe's interests."
+    claim = "Friedrich Merz said Ukraine's interests are Europe's interests."
+    assert verifier.verify(claim, [cited(quote, None, None, None, context=before)]).supported
+    assert not verifier.verify(claim, [cited(quote, None, None, None)]).supported
+    # Context vouches only for a quote that needs it: one naming its own subject stands alone.
+    named = cited("Zelensky added that Ukraine's interests are Europe's interests.", None, None, None, context=before)
+    assert not verifier.verify(claim, [named]).supported

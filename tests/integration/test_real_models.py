@@ -83,11 +83,6 @@ def assert_verbatim(answer: Answer, corpus: Path) -> None:
         assert text[c.start : c.end] == c.quote
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="Known gap: the 1.5B model does not yet reliably name all five places for this question, "
-    "although the evidence holds the 002 plan sentences (see README, Status).",
-)
 def test_land_terms_are_named_and_cited(pipeline: Pipeline, workdir: Path) -> None:
     answer = pipeline.ask("What land terms were proposed?")
     assert answer.answered, answer.model_dump_json(indent=1)
