@@ -128,7 +128,10 @@ def unanswered_kind(question: str, answer: str) -> str | None:
     if match := _HOW_MANY.match(question):
         units = [w for w in match.group(1).split() if w.islower() and w not in _FUNCTION_WORDS]
         said = {w[:5] for w in re.findall(r"\w+", answer.lower())}
-        if units and not (claim_numbers(answer) and any(u.lower()[:5] in said for u in units)):
+        named = claim_numbers(answer) and any(u.lower()[:5] in said for u in units)
+        # The answer may name the unit differently ("troops" asked, "personnel" written): then any
+        # count will do, but a share ("11%") or a year ("since 2022") is not a count.
+        if units and not named and not _counts(answer):
             return " ".join(match.group(0).split()[:-1])
     elif _HOW_LONG.match(question):
         if not _DURATION.search(answer):
@@ -136,3 +139,15 @@ def unanswered_kind(question: str, answer: str) -> str | None:
     elif _WHAT_DATE.match(question) and not _DATE_WORD.search(answer):
         return "what date"
     return None
+
+
+_SHARE_OR_YEAR = re.compile(r"\s*(?:%|per ?cent\b|percent\b)|(?<!\d)(?:19|20)\d\d(?!\d)", re.IGNORECASE)
+
+
+def _counts(text: str) -> bool:
+    """True when the text has a number that is neither a percentage nor a year."""
+    for match in re.finditer(r"\d[\d,.\u202f\u00a0 ]*\d|\d", text):
+        after = text[match.end() : match.end() + 9]
+        if not _SHARE_OR_YEAR.match(after) and not re.fullmatch(r"(?:19|20)\d\d", match.group(0)):
+            return True
+    return False

@@ -87,8 +87,8 @@ def check_draft(
 ) -> Checked:
     """Keep each draft sentence only if its citations support it, re-citing or trimming where possible.
 
-    `relevant` holds the evidence numbers the model listed before writing; a sentence written
-    without markers is first checked against those.
+    `relevant` holds the evidence numbers the model listed before writing; a sentence whose own
+    markers fail, or that has none, is first checked against those (see `_recite`).
     """
     texts = [cited(e.text, e.outlet, e.date, e.title, e.author, e.context) for e in evidence]
     draft = normalise_markers(draft)

@@ -165,6 +165,8 @@ def test_an_answer_denying_a_why_questions_premise_abstains_and_says_so() -> Non
         ("How many soldiers have been killed?", "Ukraine has lost about 11% of its land [1].", "How many soldiers"),
         ("How many barrels of oil does India import?", "India faces a 50% duty [1].", "How many barrels of oil"),
         ("How many days did Trump give Putin?", "Trump gave Putin 50 days [1].", None),
+        ("How many troops would Ukraine keep?", "The plan cut its armed forces to 600,000 personnel [1].", None),
+        ("How many soldiers have died?", "Since 2022, Ukraine lost 11 per cent of its land [1].", "How many soldiers"),
         ("How much of Ukraine does Russia hold?", "Russia holds almost 20% [1].", None),  # a share, not a unit
         ("How long did the talks last?", "The three-hour talks were useful [1].", None),
         ("How long did the talks last?", "Witkoff and Putin shook hands [1].", "how long"),
