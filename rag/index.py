@@ -62,8 +62,36 @@ class Index:
             )
             self.files = self.client.get_or_create_collection(f"{name}-files", embedding_function=None)
             self.state = self.client.get_or_create_collection(f"{name}-state", embedding_function=None)
+            self.repaired = self._repair_if_damaged()
+        except RagError:
+            raise
         except Exception as exc:  # chromadb raises many types for an unreachable or unwritable store
             raise RagError(storage_error(settings, "open the index", exc)) from exc
+
+    def _repair_if_damaged(self) -> bool:
+        """Empty the index when embedded Chroma can no longer read its vectors; True if it did.
+
+        A process killed while Chroma 1.5 writes its HNSW files can leave the store unreadable
+        ("Failed to apply logs to the hnsw segment writer"): it happened in 1 of 3 runs of the
+        50-kill test, with one article per write. The index holds nothing but what ingest derives
+        from the article files, so the repair drops the chunks and the manifest; the next `rag
+        ingest` (or the first question) embeds every article again. The articles are untouched.
+        """
+        try:
+            self.chunks.get(limit=1, include=[])
+            return False
+        except Exception as exc:
+            if "hnsw segment" not in str(exc).lower():
+                raise
+        name = self.settings.collection_name
+        for collection in (name, f"{name}-files"):
+            self.client.delete_collection(collection)
+        self.chunks = self.client.get_or_create_collection(
+            name, metadata={"hnsw:space": "cosine"}, embedding_function=None
+        )
+        self.files = self.client.get_or_create_collection(f"{name}-files", embedding_function=None)
+        self.bump()
+        return True
 
     @contextmanager
     def guard(self) -> Iterator[None]:

@@ -58,3 +58,27 @@ def test_whole_collection_reads_are_paged(
     got = index.all_chunks()
     assert sorted(got["ids"]) == sorted(everything["ids"]) and len(got["documents"]) == len(got["ids"])
     assert sorted(index.manifest()) == sorted(p.name for p in corpus.iterdir())
+
+
+def test_an_unreadable_vector_segment_is_emptied_for_a_rebuild(
+    fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chroma 1.5 can be left unable to read its HNSW files by a kill mid-write (see test_crash.py)."""
+    fake_pipeline.ensure_index()
+    settings = fake_pipeline.settings
+    assert Index(settings).repaired is False and Index(settings).manifest()
+    from chromadb.api.models.Collection import Collection
+
+    real_get = Collection.get
+
+    def fake_damaged_get(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.name == settings.collection_name and kwargs.get("limit") == 1:
+            raise RuntimeError("Error executing plan: Failed to apply logs to the hnsw segment writer")
+        return real_get(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "get", fake_damaged_get)
+    index = Index(settings)
+    assert index.repaired and index.chunk_count() == 0 and index.manifest() == {}
+    monkeypatch.setattr(Collection, "get", real_get)
+    report = Pipeline(settings, embedder=fake_pipeline.embedder, llm=fake_pipeline.llm).ingest(progress=False)
+    assert len(report.added) == 5 and Index(settings).chunk_count() > 0  # the articles are embedded again
