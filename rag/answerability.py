@@ -12,13 +12,10 @@ from collections.abc import Collection, Sequence
 
 from rag.embedding import Embedder
 from rag.retrieval import WORD
-from rag.verification import MARKER, claim_entities, claim_numbers
+from rag.verification import CALENDAR_WORDS, MARKER, claim_entities, claim_numbers
 
 # Capitalised words that are not names of anything an article must mention.
-_NOT_NAMES = frozenset(
-    "january february march april may june july august september october november december "
-    "monday tuesday wednesday thursday friday saturday sunday western eastern northern southern".split()
-)
+_NOT_NAMES = CALENDAR_WORDS | frozenset("western eastern northern southern".split())
 
 
 def unknown_names(question: str, vocabulary: Collection[str]) -> list[str]:
@@ -111,8 +108,7 @@ _HOW_LONG = re.compile(r"\s*how long\b", re.IGNORECASE)
 _WHAT_DATE = re.compile(r"\s*(?:on |in )?(?:what|which) (?:date|day|year|month)\b", re.IGNORECASE)
 _DURATION = re.compile(r"\b(?:second|minute|hour|day|week|month|year|decade)s?\b", re.IGNORECASE)
 _DATE_WORD = re.compile(
-    r"\b(?:\d{4}|\d{1,2}(?:st|nd|rd|th)?|january|february|march|april|may|june|july|august|september|october|"
-    r"november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow)\b",
+    r"\b(?:\d{4}|\d{1,2}(?:st|nd|rd|th)?|yesterday|today|tomorrow|" + "|".join(sorted(CALENDAR_WORDS)) + r")\b",
     re.IGNORECASE,
 )
 _FUNCTION_WORDS = frozenset("the a an of in on at to for from by with and or per".split())

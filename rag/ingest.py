@@ -23,7 +23,8 @@ from rag.index import Index, Put, bytes_needed, ingest_lock
 # Articles stored per group of writes. Groups of 100 cut store time from 8.9 s to 0.6 s on 40 small
 # files, but the crash loop (tests/test_crash.py) showed a SIGKILL inside a large grouped upsert can
 # leave embedded Chroma 1.5.9 unable to read the collection ("Failed to apply logs to the hnsw
-# segment writer"); one article per write passes it. Safety first.
+# segment writer"). One article per write makes that rarer but not impossible (it happened once
+# more in a later run), so opening the index also repairs it (`Index._repair_if_damaged`).
 FILES_PER_WRITE = 1
 
 

@@ -42,6 +42,9 @@ _NEGATIONS = re.compile(
     re.IGNORECASE,
 )
 _MONTH_NAMES = "January February March April May June July August September October November December".split()
+CALENDAR_WORDS = frozenset(m.lower() for m in _MONTH_NAMES) | frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday".split()
+)
 
 
 def claim_numbers(text: str) -> set[str]:
