@@ -219,7 +219,9 @@ class PipelineSystem:
 
     def ranked_sources(self, question: str, k: int) -> list[str]:
         vector = self.pipeline.embedder.embed([question])[0]
-        return [c.source for c in self.pipeline.retriever.retrieve(question, vector, k)]
+        retriever = self.pipeline.retriever
+        named = retriever.named_sources(question)  # as the pipeline does: "according to UNN" reads UNN
+        return [c.source for c in retriever.retrieve(question, vector, k, sources=named)]
 
 
 def corpus_texts(corpus_dir: Path) -> dict[str, str]:

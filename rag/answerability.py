@@ -8,7 +8,7 @@ over the evidence. The checks here look at what the question is about instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from rag.embedding import Embedder
 from rag.retrieval import WORD
@@ -24,10 +24,38 @@ def unknown_names(question: str, vocabulary: Collection[str]) -> list[str]:
     Months and weekdays are left out: "in March" constrains a date, it does not name a subject;
     so are compass adjectives ("the Western military alliance").
     """
+    return sorted(w for w in _names(question) if not _known(w.lower(), vocabulary))
+
+
+def _names(question: str) -> set[str]:
     opener = _OPENER.match(question)
     asked = question[opener.end() :] if opener else question
     words = {part for name in claim_entities(asked) for part in WORD.findall(name) if len(part) > 1}
-    return sorted(w for w in words if w.lower() not in _NOT_NAMES and not _known(w.lower(), vocabulary))
+    return {w for w in words if w.lower() not in _NOT_NAMES}
+
+
+def ignored_names(question: str, answer: str, evidence: str, spread: Mapping[str, int], articles: int) -> list[str]:
+    """Distinctive names the question asks about that the evidence has and the answer leaves out.
+
+    "Why did Trump impose a 50% tariff on China?" answered with India's tariff, well cited, is
+    an answer about something else: China is in the evidence, yet neither the answer nor what
+    it cites mentions it. Only names found in fewer than half the articles count; "Trump" or
+    "Ukraine" are everywhere, and an answer may well leave them implicit. `answer` is the
+    answer with everything its citations show (quotes, outlets, authors).
+    """
+    said, shown = _words(answer), _words(evidence)
+    distinctive = (w for w in _names(question) if 0 < spread.get(w.lower(), 0) < articles / 2)
+    return sorted(w for w in distinctive if _mentioned(w, shown) and not _mentioned(w, said))
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in WORD.findall(text)}
+
+
+def _mentioned(name: str, words: set[str]) -> bool:
+    """The name or a word sharing its first five letters ("Crimea", "Crimean"), or a misspelling."""
+    name = name.lower()
+    return any(w[:5] == name[:5] for w in words) if len(name) >= 5 else _known(name, words)
 
 
 # A question's first word is capitalised without being a name: "Besides land, ...", "Regarding NATO, ...".

@@ -9,7 +9,7 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from rag.answerability import question_parts, uncovered_parts, unknown_names
+from rag.answerability import ignored_names, question_parts, uncovered_parts, unknown_names
 from rag.answering import (
     abstain,
     answer_start,
@@ -22,7 +22,7 @@ from rag.answering import (
     retrieval_only,
 )
 from rag.chunking import split_sentences
-from rag.citations import Answer, strip_markers
+from rag.citations import Answer, Removed, strip_markers
 from rag.config import Settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder
 from rag.errors import RagError
@@ -102,9 +102,11 @@ class Pipeline:
         parts = question_parts(question)
         limit = self.settings.evidence_sentences
         found = []
+        with self.index.guard():
+            named = self.retriever.named_sources(question)
         for part, vector in zip(parts, self.embedder.embed(parts), strict=True):
             with self.index.guard():
-                chunks = self.retriever.retrieve(part, vector, k or self.settings.top_k, since, until)
+                chunks = self.retriever.retrieve(part, vector, k or self.settings.top_k, since, until, named)
             found.append(select_evidence(part, vector, chunks, self.embedder, limit))
         return _take_in_turn(found, limit)
 
@@ -141,6 +143,11 @@ class Pipeline:
             messages += [{"role": "assistant", "content": draft}, {"role": "user", "content": insist_prompt()}]
             draft = yield from self._generate(messages)
         answer = finish(question, draft, evidence, self.verifier, self.llm.name)
+        if answer.answered and (ignored := self._ignored_names(question, answer, evidence)):
+            reason = f"The answer leaves out {' and '.join(ignored)}, which the question asks about."
+            withheld = [*answer.removed, Removed(sentence=strip_markers(answer.text), reason=reason)]
+            answer = abstain(question, evidence, self.llm.name, reason)
+            answer.removed = withheld
         if answer.answered and self.settings.self_check and self._check_says_no(messages, draft):
             reason = "Asked to check its answer, the model found the evidence does not answer the question."
             answer = abstain(question, evidence, self.llm.name, reason)
@@ -149,6 +156,15 @@ class Pipeline:
             said = [text[a:b] for a, b in split_sentences(text)] + [c.quote for c in answer.citations]
             answer.not_covered = uncovered_parts(question_parts(question), said, self.embedder)
         return answer
+
+    def _ignored_names(self, question: str, answer: Answer, evidence: Sequence[Evidence]) -> list[str]:
+        with self.index.guard():
+            spread, articles = self.retriever.spread()
+        said = [answer.text] + [
+            f"{c.quote} {c.context or ''} {c.outlet or ''} {c.author or ''}" for c in answer.citations
+        ]
+        shown = [f"{e.text} {e.label}" for e in evidence]
+        return ignored_names(question, " ".join(said), " ".join(shown), spread, articles)
 
     def _check_says_no(self, messages: list[Message], draft: str) -> bool:
         """Ask the model whether the evidence answers the question as asked.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -60,6 +61,7 @@ class Retriever:
         self._generation = ""
         self._manifest: dict[str, FileRecord] = {}
         self._vocabulary: frozenset[str] = frozenset()
+        self._spread: Counter[str] = Counter()
         self._nodes: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -70,8 +72,10 @@ class Retriever:
         k: int,
         since: str | None = None,
         until: str | None = None,
+        sources: Collection[str] = (),
     ) -> list[RetrievedChunk]:
-        """Return the top-k chunks for a question, optionally within a publication-date range.
+        """Return the top-k chunks for a question, optionally within a publication-date range and
+        from the given articles only (`sources`, file names; their duplicates come along).
 
         Chunks of duplicate articles take no rank: the top k come from canonical articles, and
         the well-ranked chunks of those articles' duplicates follow, marked `duplicate_of`, so
@@ -84,11 +88,17 @@ class Retriever:
         bundle = QueryBundle(query_str=question, embedding=query_vector.tolist())
         n = max(k, self.settings.candidates_per_retriever)
         n += min(n, sum(manifest[s].chunks for s in duplicates))  # room for the duplicates' chunks
-        filters = _date_filters(since, until)
+        scope = {s for s in sources if s in manifest}
+        scope |= {s for s, canonical in duplicates.items() if canonical in scope}
+        filters = _filters(since, until, scope)
         # Only chunks the manifest vouches for: an interrupted or running ingest may have left others.
-        vouched = {r.source: r.sha256 for r in manifest.values()}
+        vouched = {r.source: r.sha256 for r in manifest.values() if not scope or r.source in scope}
         dense = [r for r in self._dense(n, filters).retrieve(bundle) if is_vouched(r.node.metadata, vouched)]
-        lexical = [r for r in self._lexical(bundle, n) if _in_range(r.node.metadata, since, until)]
+        lexical = [
+            r
+            for r in self._lexical(bundle, len(self._bm25.corpus) if scope and self._bm25 else n)
+            if _in_range(r.node.metadata, since, until) and is_vouched(r.node.metadata, vouched)
+        ][:n]
         fused = reciprocal_rank_fusion([[r.node.node_id for r in dense], [r.node.node_id for r in lexical]])
         nodes = {r.node.node_id: r.node for r in [*lexical, *dense]}
         ranked = sorted(fused, key=lambda id_: fused[id_], reverse=True)
@@ -124,10 +134,31 @@ class Retriever:
             self._bm25.similarity_top_k = min(n, len(self._bm25.corpus))
             return list(self._bm25.retrieve(bundle))
 
+    def named_sources(self, question: str) -> list[str]:
+        """The articles a question ties itself to by outlet or author: "according to UNN", "the CNN
+        article by Jessie Yeung". Empty when it names none, or names every article's outlet."""
+        manifest = self._refresh()
+        asked = question.lower()
+        named = [
+            record.source
+            for record in manifest.values()
+            if any(
+                re.search(rf"(?<!\w){re.escape(name.lower())}(?!\w)", asked)
+                for name in (record.outlet, record.author)
+                if name and len(name) > 1
+            )
+        ]
+        return named if len(named) < len(manifest) else []
+
     def vocabulary(self) -> frozenset[str]:
         """Every word of the indexed articles, lower-cased; rebuilt with BM25 when the corpus changes."""
         self._refresh()
         return self._vocabulary
+
+    def spread(self) -> tuple[Mapping[str, int], int]:
+        """How many articles use each (lower-cased) word, and how many articles there are."""
+        manifest = self._refresh()
+        return self._spread, len(manifest)
 
     def _refresh(self) -> dict[str, FileRecord]:
         """Bring the manifest, BM25 and the vocabulary up to date with the index; return the manifest.
@@ -146,12 +177,12 @@ class Retriever:
                 vouched = {r.source: r.sha256 for r in manifest.values()}
                 got = self.index.all_chunks() if vouched else {"ids": [], "documents": [], "metadatas": []}
                 self._bm25 = _build_bm25(got, vouched)
-                self._vocabulary = frozenset(
-                    w.lower()
-                    for text, meta in zip(got["documents"], got["metadatas"], strict=True)
-                    if is_vouched(meta, vouched)
-                    for w in WORD.findall(text)
-                )
+                words: dict[str, set[str]] = {}
+                for text, meta in zip(got["documents"], got["metadatas"], strict=True):
+                    if is_vouched(meta, vouched):
+                        words.setdefault(meta["source"], set()).update(w.lower() for w in WORD.findall(text))
+                self._vocabulary = frozenset().union(*words.values())
+                self._spread = Counter(w for article in words.values() for w in article)
                 self._key = key
             self._manifest, self._generation = manifest, generation
             return manifest
@@ -179,12 +210,14 @@ def _build_bm25(got: Any, vouched: dict[str, str]) -> Any:
     )
 
 
-def _date_filters(since: str | None, until: str | None) -> Any:
-    if not since and not until:
+def _filters(since: str | None, until: str | None, sources: Collection[str] = ()) -> Any:
+    if not since and not until and not sources:
         return None
     from llama_index.core.vector_stores import FilterOperator, MetadataFilter, MetadataFilters
 
     filters = []
+    if sources:
+        filters.append(MetadataFilter(key="source", value=sorted(sources), operator=FilterOperator.IN))
     if since:
         filters.append(MetadataFilter(key="date_ord", value=date_ordinal(since), operator=FilterOperator.GTE))
     if until:

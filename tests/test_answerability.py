@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rag.answerability import question_parts, unanswered_kind, uncovered_parts, unknown_names
+from rag.answerability import ignored_names, question_parts, unanswered_kind, uncovered_parts, unknown_names
 from rag.answering import finish, restates
 from rag.conflicts import describe, figures, find_conflicts
 from rag.embedding import FakeEmbedder
@@ -28,6 +28,31 @@ VOCABULARY = frozenset("zelensky witkoff zaporizhzhia putin moscow china trump b
 )
 def test_unknown_names(question: str, unknown: list[str]) -> None:
     assert unknown_names(question, VOCABULARY) == unknown
+
+
+SPREAD = {"trump": 5, "china": 1, "india": 1, "crimea": 2, "tariff": 2}
+EVIDENCE = "Trump focused on the Kremlin's allies, particularly India and China. India has been announced a 50% duty."
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "ignored"),
+    [
+        # The evidence names China; the answer, about India, does not: it answers something else.
+        ("Why did Trump impose a 50% tariff on China?", "India has been announced a 50% duty.", ["China"]),
+        ("What did Trump say about China and India?", "Trump focused on India and China.", []),
+        # Names in most articles may stay implicit, and a name the evidence lacks is not for this check.
+        ("Why did Trump impose a tariff on India?", "India has been announced a 50% duty.", []),
+        ("Why did Zelensky agree to cede Crimea?", "Zelensky said land could be discussed.", []),
+        ("What about the Chinese tariff?", "China was named.", []),  # shares five letters
+    ],
+)
+def test_ignored_names(question: str, answer: str, ignored: list[str]) -> None:
+    assert ignored_names(question, answer, EVIDENCE, SPREAD, articles=5) == ignored
+
+
+def test_a_name_in_half_the_articles_or_more_is_not_distinctive() -> None:
+    question, answer = "Why did Trump impose a 50% tariff on China?", "India has been announced a 50% duty."
+    assert ignored_names(question, answer, EVIDENCE, {"china": 3}, articles=5) == []
 
 
 def test_figures_keep_their_hedges() -> None:

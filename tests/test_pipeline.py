@@ -66,6 +66,18 @@ def test_a_sentence_citing_the_wrong_evidence_is_recited_to_the_right_one(
         assert seed_text(c.source)[c.start : c.end] == c.quote
 
 
+def test_an_answer_that_leaves_out_what_the_question_names_abstains(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    question = "Why did Trump impose a 50% tariff on China?"
+    evidence = fake_pipeline.evidence(question)
+    assert any("China" in e.text for e in evidence)
+    india = next(i for i, e in enumerate(evidence, 1) if "India has already been announced" in e.text)
+    fake_llm.replies.append(f"India has already been announced a 50% duty [{india}].")
+    answer = fake_pipeline.ask(question)
+    assert not answer.answered and answer.text == NO_ANSWER
+    assert "China" in answer.reason
+    assert [r.sentence for r in answer.removed] == ["India has already been announced a 50% duty."]
+
+
 def test_model_refusal_gives_the_fixed_sentence(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
     fake_llm.replies.append(NO_ANSWER)
     answer = fake_pipeline.ask(QUESTION)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag.config import Settings
@@ -68,3 +69,47 @@ def test_index_written_before_generations_still_follows_the_manifest(settings: S
     Pipeline(settings, embedder=FakeEmbedder(), llm=FakeLLM()).ingest(progress=False)
     Index(settings).state.delete(ids=["generation"])
     assert "new.txt" in lexical_sources(pipeline, "Zyxbridge Quokkavian meeting")
+
+
+UNN = "004_e2343d4eb54106e2.txt"
+CNN = "001_8a2a514bf6660ac7.txt"
+
+
+def test_a_question_that_names_an_outlet_reads_only_that_outlets_article(fake_pipeline: Pipeline) -> None:
+    question = "Within what time frame had Trump promised peace, according to UNN?"
+    fake_pipeline.ensure_index()
+    assert fake_pipeline.retriever.named_sources(question) == [UNN]
+    assert {e.source for e in fake_pipeline.evidence(question)} == {UNN}
+
+
+def test_an_author_names_an_article(fake_pipeline: Pipeline) -> None:
+    question = "What did Jessie Yeung report about the ceasefire?"
+    fake_pipeline.ensure_index()
+    retriever = fake_pipeline.retriever
+    assert retriever.named_sources(question) == [CNN]
+    vector = fake_pipeline.embedder.embed([question])[0]
+    assert {c.source for c in retriever.retrieve(question, vector, 10)} > {CNN}  # unscoped: every article
+    assert {c.source for c in retriever.retrieve(question, vector, 10, sources=[CNN])} == {CNN}
+
+
+def test_outlet_names_match_whole_words_only(fake_pipeline: Pipeline) -> None:
+    retriever = fake_pipeline.retriever
+    fake_pipeline.ensure_index()
+    assert retriever.named_sources("What did the Kremlin say about the talks?") == []
+    assert retriever.named_sources("Were the cnnx and unnamed officials quoted?") == []
+    assert sorted(retriever.named_sources("Do CNN and UNN agree on the tariff?")) == [CNN, UNN]
+
+
+def test_a_follower_with_no_name_or_figure_takes_no_evidence_place() -> None:
+    from rag.evidence import Evidence, _cover_chunks
+
+    def sentence(start: int, text: str, score: float) -> Evidence:
+        return Evidence("a.txt", start, start + len(text), text, None, None, None, score, np.zeros(3))
+
+    lead = sentence(0, "Trump promised peace.", 0.9)
+    vague = sentence(30, "Recall.", 0.0)
+    better = sentence(50, "Trump promised peace in 24 hours.", 0.5)
+    named = sentence(90, "Putin rejected it in Moscow.", 0.05)
+    # Chunk 0 holds the lead and the vague sentence after it; chunk 1 "better" and the named one after it.
+    ranked = _cover_chunks([lead, vague, better, named], owners=[0, 0, 1, 1], limit=3)
+    assert ranked == [lead, better, named, vague]

@@ -78,6 +78,15 @@ def test_a_repeated_fact_is_shown_once_from_the_original(pipeline: Pipeline) -> 
     assert (ceasefire.source, ceasefire.also_reported_by) == (ORIGINAL, (REWRITE,))
 
 
+def test_a_question_naming_the_outlet_still_credits_the_rewrite(pipeline: Pipeline) -> None:
+    question = "How long was the ceasefire Ukraine agreed to in March 2025, according to CNN?"
+    assert pipeline.retriever.named_sources(question) == [ORIGINAL]
+    evidence = pipeline.evidence(question)
+    assert {e.source for e in evidence} == {ORIGINAL}
+    ceasefire = next(e for e in evidence if "30-day ceasefire" in e.text)
+    assert ceasefire.also_reported_by == (REWRITE,)
+
+
 def test_a_follow_up_is_rewritten_and_answered_with_a_citation(pipeline: Pipeline, workdir: Path) -> None:
     session = Session(pipeline)
     assert "600,000" in session.ask(PLAN_QUESTION).text
