@@ -94,9 +94,10 @@ class Retriever:
         # Only chunks the manifest vouches for: an interrupted or running ingest may have left others.
         vouched = {r.source: r.sha256 for r in manifest.values() if not scope or r.source in scope}
         dense = [r for r in self._dense(n, filters).retrieve(bundle) if is_vouched(r.node.metadata, vouched)]
+        # BM25 cannot filter: scoped to some articles, it ranks every chunk and keeps theirs.
         lexical = [
             r
-            for r in self._lexical(bundle, len(self._bm25.corpus) if scope and self._bm25 else n)
+            for r in self._lexical(bundle, None if scope else n)
             if _in_range(r.node.metadata, since, until) and is_vouched(r.node.metadata, vouched)
         ][:n]
         fused = reciprocal_rank_fusion([[r.node.node_id for r in dense], [r.node.node_id for r in lexical]])
@@ -127,11 +128,12 @@ class Retriever:
         store = ChromaVectorStore(chroma_collection=self.index.chunks)
         return VectorStoreIndex.from_vector_store(store, embed_model=as_llama_index_embedding(self.embedder))
 
-    def _lexical(self, bundle: Any, n: int) -> list[Any]:
+    def _lexical(self, bundle: Any, n: int | None) -> list[Any]:
+        """The top n chunks by BM25 (n None: all of them)."""
         with self._lock:
             if self._bm25 is None:
                 return []
-            self._bm25.similarity_top_k = min(n, len(self._bm25.corpus))
+            self._bm25.similarity_top_k = len(self._bm25.corpus) if n is None else min(n, len(self._bm25.corpus))
             return list(self._bm25.retrieve(bundle))
 
     def named_sources(self, question: str) -> list[str]:
