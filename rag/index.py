@@ -55,13 +55,11 @@ class Index:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.client = _connect(settings)
-        name = settings.collection_name
         try:
-            self.chunks = self.client.get_or_create_collection(
-                name, metadata={"hnsw:space": "cosine"}, embedding_function=None
+            self._open_collections()
+            self.state = self.client.get_or_create_collection(
+                f"{settings.collection_name}-state", embedding_function=None
             )
-            self.files = self.client.get_or_create_collection(f"{name}-files", embedding_function=None)
-            self.state = self.client.get_or_create_collection(f"{name}-state", embedding_function=None)
             self.repaired = self._repair_if_damaged()
         except RagError:
             raise
@@ -86,12 +84,17 @@ class Index:
         name = self.settings.collection_name
         for collection in (name, f"{name}-files"):
             self.client.delete_collection(collection)
+        self._open_collections()
+        self.bump()
+        return True
+
+    def _open_collections(self) -> None:
+        """Open (or create) the chunk vectors and the manifest of files."""
+        name = self.settings.collection_name
         self.chunks = self.client.get_or_create_collection(
             name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
         self.files = self.client.get_or_create_collection(f"{name}-files", embedding_function=None)
-        self.bump()
-        return True
 
     @contextmanager
     def guard(self) -> Iterator[None]:
