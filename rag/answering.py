@@ -13,7 +13,7 @@ from rag.conflicts import describe, find_conflicts
 from rag.evidence import Evidence, keywords
 from rag.llm import Message
 from rag.prompts import NO_ANSWER, as_data, load_prompt
-from rag.verification import MARKER, Cited, Verifier, cited, claim_numbers, negated
+from rag.verification import MARKER, Cited, Verifier, cited, claim_numbers, missing_terms, negated, novel_words
 
 
 def build_messages(question: str, evidence: Sequence[Evidence]) -> list[Message]:
@@ -102,7 +102,9 @@ def check_draft(
         marked = [n - 1 for n in dict.fromkeys(marker_numbers(sentence)) if 1 <= n <= len(evidence)]
         verdict = verifier.verify(claim, [texts[i] for i in marked], question)
         cites = _prune(question, claim, marked, texts, verifier) if verdict.supported else None
-        if cites is None:
+        if cites is not None:
+            cites = _closest(question, claim, cites, texts, verifier)
+        else:
             # Small models often cite the sentence next to the right one, or none: look for the right one.
             cites = _recite(question, claim, texts, verifier, [n - 1 for n in relevant if 1 <= n <= len(evidence)])
         if cites is None:
@@ -144,13 +146,44 @@ _DENIES = re.compile(r"\b(?:avoid|avoids|avoided|renounce|renounces|renounced|ab
 def _prune(question: str, claim: str, cited: list[int], texts: list[Cited], verifier: Verifier) -> list[int]:
     """Drop citations the sentence does not need (ALCE-style precision)."""
     keep = list(cited)
-    for index in cited:
+    # Try dropping the sentences that say least of the claim first, so that the one kept says most.
+    for index in sorted(cited, key=lambda i: sum(_gap(claim, [texts[i]])), reverse=True):
         if len(keep) == 1:
             break
         rest = [i for i in keep if i != index]
         if verifier.verify(claim, [texts[i] for i in rest], question).supported:
             keep = rest
     return keep
+
+
+def _gap(claim: str, sources: Sequence[Cited]) -> tuple[int, int]:
+    """How much of a claim its cited text lacks by itself, without the question's words: names and
+    numbers first, then content words."""
+    text = " ".join(s.text_for(claim) for s in sources)
+    return len(missing_terms(claim, text)), len(novel_words(claim, text))
+
+
+def _closest(question: str, claim: str, cites: list[int], texts: list[Cited], verifier: Verifier) -> list[int]:
+    """Move a supported claim's citation to an evidence sentence that says more of it: lacks no
+    more of its names and numbers, and no more of its words, than the sentences it cites.
+
+    The question's words count as the reader's framing when a claim is checked, so a model that
+    cites the sentence next to the right one can pass: "The Kremlin described the talks as
+    constructive [3]" where [3] is Witkoff calling them productive. The reader clicking [3]
+    must land on the sentence that says it.
+    """
+    current = _gap(claim, [texts[i] for i in cites])
+    if current == (0, 0):
+        return cites
+    better = []
+    for index, text in enumerate(texts):
+        gap = _gap(claim, [text])
+        if index not in cites and gap != current and gap[0] <= current[0] and gap[1] <= current[1]:
+            better.append((sum(gap), index))
+    for _, index in sorted(better):
+        if verifier.verify(claim, [texts[index]], question).supported:
+            return [index]
+    return cites
 
 
 def _recite(

@@ -119,11 +119,12 @@ def select_evidence(
     candidates: list[tuple[RetrievedChunk, int, int, str]] = []
     before: dict[tuple[str, int], str] = {}
     for chunk in chunks:
-        previous = None
+        previous: list[str] = []  # the sentence before, and the one before it when that names nobody
         for start, end, text in _chunk_sentences(chunk):
-            if previous is not None and not _INSTRUCTION.search(previous):
-                before.setdefault((chunk.source, start), previous)
-            previous = text
+            if previous and not any(_INSTRUCTION.search(p) for p in previous):
+                before.setdefault((chunk.source, start), " ".join(previous))
+            # "He said that ... . But he also ...": the sentence before names nobody, so keep the one before it.
+            previous = [previous[-1], text] if previous and opens_with_pronoun(text) else [text]
             if (chunk.source, start) not in seen and not _INSTRUCTION.search(text):
                 seen.add((chunk.source, start))
                 candidates.append((chunk, start, end, text))

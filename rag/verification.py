@@ -102,11 +102,12 @@ class Cited:
         return f"{head}. {self.quote}" if head else self.quote
 
 
-_PRONOUN_OPENING = re.compile(r"\W*(?:he|she|they|his|her|their|it|its)\b", re.IGNORECASE)
+_PRONOUN_OPENING = re.compile(r"\W*(?:(?:but|and|yet|so)\s+)?(?:he|she|they|his|her|their|it|its)\b", re.IGNORECASE)
 
 
 def opens_with_pronoun(quote: str) -> bool:
-    """True for a sentence whose subject is named only in the sentence before ("He added that ...")."""
+    """True for a sentence whose subject is named only in the sentence before ("He added that ...",
+    "But he also set out ...")."""
     return _PRONOUN_OPENING.match(quote) is not None
 
 
@@ -154,6 +155,37 @@ def novel_words(claim: str, cited_text: str, question: str = "") -> list[str]:
     return [
         w for w in dict.fromkeys(words) if len(w) > 2 and w not in _COMMON and w not in _FILLER and w[:5] not in seen
     ]
+
+
+_SPEECH = (
+    r"(?:said|says|stated|states|told|tells|added|adds|noted|notes|claimed|claims|described|describes|warned|warns|"
+    r"insisted|insists|argued|argues|declared|declares|confirmed|confirms|announced|announces|emphasi[sz]ed|stressed)"
+)
+_SPEAKER = re.compile(rf"\W*(?:The\s+)?((?:[A-Z][\w'’.-]*\s+){{1,3}})(?:[a-z]+ly\s+|also\s+|has\s+|had\s+)?{_SPEECH}\b")
+
+
+_PRONOUN_SPEAKS = re.compile(rf"\b(?:he|she|they)\s+(?:\w+\s+)?{_SPEECH}\b|\b{_SPEECH}\s+(?:he|she|they)\b", re.I)
+
+
+def _voices(source: Cited, claim: str, who: set[str]) -> bool:
+    """Could the cited sentence be the named speaker talking?
+
+    Yes when it names them; also when its speaker is a pronoun nothing cited resolves ("...,"
+    he told reporters"), since the article named them earlier. No when it names someone else
+    or nobody speaks.
+    """
+    text = source.text_for(claim).lower()
+    if all(_mentions(text, w) for w in who):
+        return True
+    if opens_with_pronoun(source.quote):
+        return not source.context or opens_with_pronoun(source.context)
+    return _PRONOUN_SPEAKS.search(source.quote) is not None
+
+
+def speaker(claim: str) -> set[str]:
+    """The names of whoever a claim says spoke ("Chancellor Friedrich Merz stated ..." -> Friedrich, Merz)."""
+    match = _SPEAKER.match(MARKER.sub(" ", claim))
+    return claim_entities(match.group(1)) if match else set()
 
 
 @dataclass(frozen=True)
@@ -213,6 +245,14 @@ class HeuristicVerifier:
         novel = novel_words(bare, " ".join(s.text_for(bare) for s in sources), question)
         if len(novel) > self.max_novel * len(content):
             return Verdict(False, similarity, "mostly words the cited text does not have: " + ", ".join(novel))
+        if who := speaker(bare):
+            # "Putin stated X" must cite a sentence where Putin says X, not X said by someone else
+            # next to a sentence that names Putin. The question's words vouch for nothing here: what
+            # the speaker said must be in the sentences where they speak.
+            voiced = [s for s in sources if _voices(s, bare, who)]
+            unsaid = novel_words(bare, " ".join(s.text_for(bare) for s in voiced))
+            if not voiced or len(unsaid) > self.max_novel * len(content):
+                return Verdict(False, similarity, f"the cited text does not have {' '.join(sorted(who))} say it")
         if negated(bare) != any(negated(q) for q in quotes) and not negated(question):
             return Verdict(False, similarity, "the cited text says the opposite (negation differs)")
         if similarity < self.min_similarity:

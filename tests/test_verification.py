@@ -71,3 +71,39 @@ def test_a_pronoun_is_resolved_by_the_sentence_before_it() -> None:
     # Context vouches only for a quote that needs it: one naming its own subject stands alone.
     named = cited("Zelensky added that Ukraine's interests are Europe's interests.", None, None, None, context=before)
     assert not verifier.verify(claim, [named]).supported
+
+
+def test_a_pronoun_after_a_conjunction_is_resolved_too() -> None:
+    verifier = HeuristicVerifier(FakeEmbedder(), min_similarity=0.0)
+    before = "Putin said that Moscow agreed with the proposal in theory."
+    quote = "But he also set out tough conditions and demanded concessions from Kyiv."
+    claim = "Putin set out tough conditions and demanded concessions from Kyiv."
+    assert verifier.verify(claim, [cited(quote, None, None, None, context=before)]).supported
+    assert not verifier.verify(claim, [cited(quote, None, None, None)]).supported
+
+
+def test_a_claim_putting_words_in_a_named_speakers_mouth_is_not_supported() -> None:
+    verifier = HeuristicVerifier(FakeEmbedder(), min_similarity=0.0)
+    chancellor = cited(
+        "After the US-Ukraine talks in Geneva, the chancellor stated that he did not expect a quick breakthrough.",
+        None,
+        None,
+        None,
+    )
+    putin = cited("The text is not being discussed with us in detail, said Putin on 21 November.", None, None, None)
+    claim = "Putin stated that he did not expect a quick breakthrough after the talks in Geneva."
+    question = "What did Putin say during the US-Ukraine talks in Geneva?"
+    # The question names Putin, which would vouch for the name; it does not vouch for the speaker.
+    verdict = verifier.verify(claim, [chancellor], question)
+    assert not verdict.supported and "Putin say it" in verdict.reason
+    # Nor does a second citation that names Putin saying something else.
+    assert not verifier.verify(claim, [chancellor, putin], question).supported
+    named = cited("Putin stated that he did not expect a quick breakthrough after the talks.", None, None, None)
+    assert verifier.verify(claim, [named], question).supported
+
+
+def test_a_speaker_given_only_as_he_may_be_the_one_named() -> None:
+    verifier = HeuristicVerifier(FakeEmbedder(), min_similarity=0.0)
+    quote = "“I'll be speaking to President Putin on Tuesday,” he told reporters on board Air Force One."
+    claim = "Trump said he would be speaking to Putin on Tuesday."
+    assert verifier.verify(claim, [cited(quote, None, None, None)], "When will Trump speak to Putin?").supported
