@@ -24,6 +24,11 @@ from rag.errors import RagError
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
+# What an index written by this version holds beyond chunks and files. 2: every file records
+# whether it repeats another (`duplicate_of`). An older index is brought up to date on opening.
+INDEX_FORMAT = 2
+
+
 @dataclass(frozen=True)
 class FileRecord:
     """What the manifest knows about one indexed file."""
@@ -143,6 +148,15 @@ class Index:
         got = self.state.get(ids=["generation"], include=["metadatas"])
         metas = got.get("metadatas") or []
         return str(metas[0].get("value", "")) if metas and metas[0] else ""
+
+    def format(self) -> int:
+        """Which `INDEX_FORMAT` the last complete ingest wrote (1 for an index from before the stamp)."""
+        got = self.state.get(ids=["format"], include=["metadatas"])
+        metas = got.get("metadatas") or []
+        return int(metas[0].get("value", 1)) if metas and metas[0] else 1
+
+    def set_format(self, value: int) -> None:
+        self.state.upsert(ids=["format"], embeddings=[[1.0]], metadatas=[{"value": value}])
 
     def bump(self) -> None:
         """Record that chunks or the manifest changed, for readers holding derived state."""

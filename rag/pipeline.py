@@ -28,7 +28,7 @@ from rag.embedding import Embedder, SentenceTransformerEmbedder
 from rag.errors import RagError
 from rag.evidence import Evidence, select_evidence
 from rag.index import Index
-from rag.ingest import IngestReport, ingest
+from rag.ingest import IngestReport, ingest, upgrade
 from rag.llm import LLM, LLMUnavailable, Message, make_llm
 from rag.retrieval import Retriever
 from rag.verification import HeuristicVerifier, Verifier
@@ -82,10 +82,14 @@ class Pipeline:
             )
 
     def ensure_index(self) -> None:
-        """Build the default index on first use, when nothing has been indexed yet."""
+        """Build the default index on first use, when nothing has been indexed yet; bring an index
+        written by an older version up to date."""
         with self._init_lock, self.index.guard():
-            if not self._ensured and not self.index.manifest():
-                self.ingest(progress=False)
+            if not self._ensured:
+                if not self.index.manifest():
+                    self.ingest(progress=False)
+                else:
+                    upgrade(self.index, self.settings)
             self._ensured = True
 
     def evidence(

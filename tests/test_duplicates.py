@@ -4,7 +4,11 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.config import Settings
 from rag.duplicates import find_duplicates
+from rag.embedding import FakeEmbedder
+from rag.index import INDEX_FORMAT
+from rag.llm import FakeLLM
 from rag.pipeline import Pipeline
 
 ORIGINAL = "003_8988beed483b4692.txt"
@@ -67,3 +71,19 @@ def test_the_reprint_becomes_canonical_when_the_original_changes(fake_pipeline: 
     (corpus / ORIGINAL).write_text(replacement, encoding="utf-8")
     report = fake_pipeline.ingest(progress=False)
     assert report.changed == [ORIGINAL] and not duplicates(fake_pipeline).get(REPRINT)
+
+
+def test_an_index_from_before_duplicate_marking_is_brought_up_to_date_on_opening(
+    fake_pipeline: Pipeline, corpus: Path, settings: Settings
+) -> None:
+    write_reprint(corpus)
+    fake_pipeline.ingest(progress=False)
+    assert fake_pipeline.index.format() == INDEX_FORMAT
+    # What a format-1 index looks like: no file says it repeats another, and no stamp.
+    fake_pipeline.index.set_duplicates({})
+    fake_pipeline.index.state.delete(ids=["format"])
+    assert fake_pipeline.index.format() == 1 and not duplicates(fake_pipeline)
+    reopened = Pipeline(settings, embedder=FakeEmbedder(), llm=FakeLLM())
+    reopened.ensure_index()
+    assert duplicates(reopened) == {REPRINT: ORIGINAL} and reopened.index.format() == INDEX_FORMAT
+    assert REPRINT not in {e.source for e in reopened.evidence(QUESTION)}
