@@ -8,7 +8,15 @@ from dataclasses import dataclass
 
 from rag.answerability import question_parts, unanswered_kind
 from rag.chunking import split_sentences
-from rag.citations import Answer, Removed, marker_numbers, normalise_markers, renumber, strip_markers
+from rag.citations import (
+    Answer,
+    Removed,
+    marker_numbers,
+    normalise_markers,
+    renumber,
+    strip_markers,
+    with_markers,
+)
 from rag.conflicts import describe, find_conflicts
 from rag.evidence import Evidence, keywords
 from rag.llm import Message
@@ -223,6 +231,25 @@ def finish(question: str, draft: str, evidence: Sequence[Evidence], verifier: Ve
     return Answer(
         question=question, text=text, answered=True, citations=citations, removed=checked.removed, model=model
     )
+
+
+def add_overlooked(answer: Answer, draft: str, evidence: Sequence[Evidence]) -> Answer:
+    """Quote the best-matching evidence sentence when the model listed it as relevant and the
+    answer cites it nowhere.
+
+    A small model often lists the right sentence and then writes about another one it listed:
+    asked how soon Witkoff thought a pause in fighting could come, it lists "...could arrive
+    within weeks" first and answers "Witkoff said the talks were productive". The sentence it
+    overlooked is added as the article words it, cited, so it needs no check of its own.
+    """
+    if not answer.answered or not evidence or 1 not in relevant_part(draft):
+        return answer
+    top = evidence[0]
+    if any(c.source == top.source and c.start == top.start for c in answer.citations):
+        return answer
+    n = len(answer.citations) + 1
+    text = f"{answer.text} {with_markers(top.text, [n])}"
+    return answer.model_copy(update={"text": text, "citations": [*answer.citations, top.citation(n)]})
 
 
 def conflict_notes(kept: list[tuple[str, list[int]]], evidence: Sequence[Evidence]) -> list[tuple[str, list[int]]]:

@@ -99,10 +99,14 @@ def renumber(sentences: list[tuple[str, list[int]]]) -> tuple[str, list[int]]:
         for index in cited:
             if index not in order:
                 order.append(index)
-        marks = "".join(f"[{order.index(i) + 1}]" for i in dict.fromkeys(cited))
-        body = sentence.rstrip()
-        if body.endswith((".", "!", "?")):
-            parts.append(f"{body[:-1].rstrip()} {marks}{body[-1]}")
-        else:  # no stop, or a stop inside closing quotes: the markers follow
-            parts.append(f"{body} {marks}")
+        parts.append(with_markers(sentence, [order.index(i) + 1 for i in dict.fromkeys(cited)]))
     return " ".join(parts), order
+
+
+def with_markers(sentence: str, numbers: list[int]) -> str:
+    """Put citation markers before a sentence's full stop ("... weeks [2].")."""
+    marks = "".join(f"[{n}]" for n in numbers)
+    body = sentence.rstrip()
+    if body.endswith((".", "!", "?")):
+        return f"{body[:-1].rstrip()} {marks}{body[-1]}"
+    return f"{body} {marks}"  # no stop, or a stop inside closing quotes: the markers follow

@@ -12,6 +12,7 @@ from pathlib import Path
 from rag.answerability import ignored_names, question_parts, uncovered_parts, unknown_names
 from rag.answering import (
     abstain,
+    add_overlooked,
     answer_start,
     build_messages,
     check_prompt,
@@ -155,6 +156,7 @@ class Pipeline:
         if answer.answered and self.settings.self_check and self._check_says_no(messages, draft):
             reason = "Asked to check its answer, the model found the evidence does not answer the question."
             answer = abstain(question, evidence, self.llm.name, reason)
+        answer = add_overlooked(answer, draft, evidence)
         if answer.answered:
             text = strip_markers(answer.text)
             said = [text[a:b] for a, b in split_sentences(text)] + [c.quote for c in answer.citations]

@@ -2,7 +2,8 @@
 
 import json
 
-from rag.answering import check_draft
+from rag.answering import abstain, add_overlooked, check_draft
+from rag.citations import Answer
 from rag.embedding import FakeEmbedder
 from rag.evidence import Evidence, select_evidence
 from rag.retrieval import RetrievedChunk
@@ -83,3 +84,30 @@ def test_a_pronoun_sentence_after_a_pronoun_sentence_keeps_the_sentence_that_nam
     assert context[sentences[1]] == sentences[0]
     assert context[sentences[2]] == f"{sentences[0]} {sentences[1]}"
     assert context[sentences[3]] == f"{sentences[1]} {sentences[2]}"
+
+
+WEEKS = (
+    "He described his meeting last week with Putin as a “solution-based discussion,” and voiced confidence that "
+    "a pause in fighting could arrive within weeks."
+)
+
+
+def test_the_best_sentence_the_model_listed_but_left_out_is_quoted() -> None:
+    found = evidence(WEEKS, PRODUCTIVE)
+    written = "Witkoff said the ongoing talks over Ukraine were productive"
+    answer = Answer(
+        question="How soon did Witkoff think a pause in fighting could come?",
+        text=f"{written} [1].",
+        answered=True,
+        citations=[found[1].citation(1)],
+    )
+    draft = f"Relevant: [1][2]\nAnswer: {written} [2]."
+    added = add_overlooked(answer, draft, found)
+    assert added.text == f"{written} [1]. {WEEKS[:-1]} [2]."
+    assert [c.quote for c in added.citations] == [PRODUCTIVE, WEEKS] and added.citations[1].n == 2
+    # Not listed, already cited, or no answer at all: nothing is added.
+    assert add_overlooked(answer, f"Relevant: [2]\nAnswer: {written} [2].", found) == answer
+    cited_top = answer.model_copy(update={"citations": [found[0].citation(1)]})
+    assert add_overlooked(cited_top, draft, found) == cited_top
+    refused = abstain(answer.question, found)
+    assert add_overlooked(refused, draft, found) == refused
