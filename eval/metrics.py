@@ -61,7 +61,9 @@ def citation_support(text: str, citations: Sequence[Citation], verifier: Verifie
     """Check every answer sentence against the quotes it cites.
 
     A sentence is supported when its cited quotes, together, support it. A citation contributes
-    when it supports the sentence alone, or when the others without it no longer do.
+    when it supports the sentence alone, or when the others without it no longer do. Given the
+    question, names and words the question has count as the reader's framing, as in the
+    pipeline's own check; without it, the cited text alone must carry them (the strict reading).
     """
     by_n = {c.n: cited(c.quote, c.outlet, c.date, c.title, c.author, c.context) for c in citations}
     sentences = supported = cites = contributing = 0

@@ -78,6 +78,9 @@ class Outcome:
     seconds: float
     first_token_seconds: float | None
     sources: list[str] = field(default_factory=list)
+    # Support counted without the question's words vouching for the claim's names and words.
+    supported_strictly: int = 0
+    contributing_strictly: int = 0
 
 
 def evaluate(
@@ -103,6 +106,7 @@ def evaluate(
         assert answer is not None
         missing = missing_facts(answer.text, q.facts) if answer.answered else [g[0] for g in q.facts]
         support = citation_support(answer.text, answer.citations, verifier, q.question) if answer.answered else None
+        strict = citation_support(answer.text, answer.citations, verifier) if answer.answered else None
         outcomes.append(
             Outcome(
                 id=q.id,
@@ -123,6 +127,8 @@ def evaluate(
                 seconds=round(seconds, 3),
                 first_token_seconds=None if first is None else round(first, 3),
                 sources=[c.source for c in answer.citations],
+                supported_strictly=strict.supported if strict else 0,
+                contributing_strictly=strict.contributing if strict else 0,
             )
         )
     return outcomes
@@ -143,6 +149,8 @@ def summarize(outcomes: Sequence[Outcome], k: int) -> dict[str, float]:
         "citation_integrity": _frac(sum(o.citations_verbatim for o in outcomes), len(outcomes)),
         "citation_support_recall": _frac(sum(o.supported for o in outcomes), sentences),
         "citation_support_precision": _frac(sum(o.contributing for o in outcomes), citations),
+        "citation_support_recall_strict": _frac(sum(o.supported_strictly for o in outcomes), sentences),
+        "citation_support_precision_strict": _frac(sum(o.contributing_strictly for o in outcomes), citations),
         "abstention_accuracy": _frac(sum(o.abstained_right for o in outcomes), len(outcomes)),
         "latency_p50_s": percentile(latencies, 50),
         "latency_p95_s": percentile(latencies, 95),

@@ -54,6 +54,17 @@ def test_citation_support_recall_and_precision() -> None:
     assert (support.citations, support.contributing) == (3, 1)
 
 
+def test_strict_support_does_not_let_the_question_vouch_for_a_name() -> None:
+    verifier = HeuristicVerifier(FakeEmbedder(), min_similarity=0.0)
+    quote = Citation(
+        n=1, source="a", quote="“I'll be speaking to Putin on Tuesday,” he told reporters.", start=0, end=1
+    )
+    text = "Trump will be speaking to Putin on Tuesday [1]."
+    framed = citation_support(text, [quote], verifier, "When will Trump speak to Putin?")
+    strict = citation_support(text, [quote], verifier)
+    assert (framed.supported, strict.supported) == (1, 0)
+
+
 def test_percentile_interpolates() -> None:
     assert percentile([1, 2, 3, 4], 50) == 2.5
     assert math.isnan(percentile([], 50))
