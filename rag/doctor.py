@@ -11,7 +11,7 @@ from typing import Any
 from rag.config import Settings
 from rag.documents import iter_article_paths, read_article
 from rag.errors import RagError
-from rag.index import Index
+from rag.index import INDEX_FORMAT, Index
 from rag.weights import LOCAL_MODELS, part_paths, verify_gguf
 
 
@@ -91,6 +91,13 @@ def check_index(settings: Settings) -> list[Check]:
     except RagError as exc:
         return [Check("index", f"cannot be opened ({where})", True, str(exc))]
     checks = [Check("index", f"opens ({where}); {len(manifest)} files indexed")]
+    if manifest and index.format() < INDEX_FORMAT:
+        # Not a failure: the first question, `rag serve` or `rag ingest` brings it up to date.
+        checks.append(
+            Check(
+                "index format", f"{index.format()}, written by an older version; updated on first use to {INDEX_FORMAT}"
+            )
+        )
     checks.append(_corpus_check(settings, manifest))
     vouched: dict[str, int] = {}
     orphans = 0

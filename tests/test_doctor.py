@@ -15,7 +15,9 @@ import pytest
 
 from rag.config import PROJECT_DIR, Settings
 from rag.doctor import Check, check_embedder, check_index, check_llm_server, check_model
+from rag.embedding import FakeEmbedder
 from rag.errors import RagError
+from rag.llm import FakeLLM
 from rag.pipeline import Pipeline
 from rag.weights import LOCAL_MODELS
 from tests.conftest import plant_orphan_chunk
@@ -36,6 +38,16 @@ def test_an_index_in_step_with_its_corpus_passes(fake_pipeline: Pipeline) -> Non
     checks = check_index(fake_pipeline.settings)
     assert problems(checks) == {}
     assert any("matches" in c.summary and "5 files" in c.summary for c in checks)
+
+
+def test_an_index_from_an_older_version_is_reported_and_not_a_problem(fake_pipeline: Pipeline) -> None:
+    fake_pipeline.ingest(progress=False)
+    fake_pipeline.index.state.delete(ids=["format"])
+    checks = check_index(fake_pipeline.settings)
+    assert problems(checks) == {}
+    assert any(c.name == "index format" and "older version" in c.summary for c in checks)
+    Pipeline(fake_pipeline.settings, embedder=FakeEmbedder(), llm=FakeLLM()).ensure_index()
+    assert not any(c.name == "index format" for c in check_index(fake_pipeline.settings))
 
 
 def test_files_ingest_cannot_read_are_not_a_problem(fake_pipeline: Pipeline, corpus: Path) -> None:
