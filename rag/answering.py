@@ -168,7 +168,8 @@ def _gap(claim: str, sources: Sequence[Cited]) -> tuple[int, int]:
     """How much of a claim its cited text lacks by itself, without the question's words: names and
     numbers first, then content words."""
     text = " ".join(s.text_for(claim) for s in sources)
-    return len(missing_terms(claim, text)), len(novel_words(claim, text))
+    names = " ".join(s.names_for(claim) for s in sources)
+    return len(missing_terms(claim, text, names_text=names)), len(novel_words(claim, text))
 
 
 def _closest(question: str, claim: str, cites: list[int], texts: list[Cited], verifier: Verifier) -> list[int]:
@@ -245,6 +246,8 @@ def add_overlooked(answer: Answer, draft: str, evidence: Sequence[Evidence]) -> 
     if not answer.answered or not evidence or 1 not in relevant_part(draft):
         return answer
     top = evidence[0]
+    if top.title and top.text.strip() == top.title.strip():
+        return answer  # a headline says what the story is about, not what happened
     if any(c.source == top.source and c.start == top.start for c in answer.citations):
         return answer
     n = len(answer.citations) + 1

@@ -91,15 +91,18 @@ class Cited:
     context: str = ""
 
     def text_for(self, claim: str) -> str:
-        """The text that may vouch for a claim's names and numbers.
-
-        That is the quote, who published it, the publication date for claims about publication,
-        and the sentence before a quote that opens with a pronoun ("He added that ..."), which
-        says who the pronoun is.
-        """
+        """The text that may vouch for a claim's numbers and words: the quote, who published it,
+        and the publication date for claims about publication."""
         date = self.date if _PUBLICATION_CUE.search(claim) else ""
-        head = " ".join(filter(None, [self.meta, date, self.context if opens_with_pronoun(self.quote) else ""]))
+        head = " ".join(filter(None, [self.meta, date]))
         return f"{head}. {self.quote}" if head else self.quote
+
+    def names_for(self, claim: str) -> str:
+        """The text that may vouch for a claim's names: `text_for`, plus the sentence before a quote
+        that opens with a pronoun ("He added that ..."), which says who the pronoun is. That
+        sentence says who, not what: the claim's other words must be in the quote itself."""
+        text = self.text_for(claim)
+        return f"{self.context} {text}" if self.context and opens_with_pronoun(self.quote) else text
 
 
 _PRONOUN_OPENING = re.compile(r"\W*(?:(?:but|and|yet|so)\s+)?(?:he|she|they|his|her|their|it|its)\b", re.IGNORECASE)
@@ -130,13 +133,14 @@ def _mentions(text_lower: str, word: str) -> bool:
     return word[: max(4, len(word) - 3)] in text_lower
 
 
-def missing_terms(claim: str, cited_text: str, question: str = "") -> list[str]:
+def missing_terms(claim: str, cited_text: str, question: str = "", names_text: str | None = None) -> list[str]:
     """List the claim's numbers and named entities that neither the cited text nor the question has.
 
-    Terms the question itself names are the reader's framing, not new claims.
+    Terms the question itself names are the reader's framing, not new claims. Names may also come
+    from `names_text` (the cited text with what says who a pronoun is), when given.
     """
     known_numbers = claim_numbers(cited_text) | claim_numbers(question)
-    known = f"{cited_text} {question}".lower()
+    known = f"{cited_text if names_text is None else names_text} {question}".lower()
     missing = sorted(n for n in claim_numbers(claim) if n not in known_numbers)
     missing += sorted(e for e in claim_entities(claim) if not _mentions(known, e))
     return missing
@@ -162,8 +166,6 @@ _SPEECH = (
     r"insisted|insists|argued|argues|declared|declares|confirmed|confirms|announced|announces|emphasi[sz]ed|stressed)"
 )
 _SPEAKER = re.compile(rf"\W*(?:The\s+)?((?:[A-Z][\w'’.-]*\s+){{1,3}})(?:[a-z]+ly\s+|also\s+|has\s+|had\s+)?{_SPEECH}\b")
-
-
 _PRONOUN_SPEAKS = re.compile(rf"\b(?:he|she|they)\s+(?:\w+\s+)?{_SPEECH}\b|\b{_SPEECH}\s+(?:he|she|they)\b", re.I)
 
 
@@ -174,7 +176,7 @@ def _voices(source: Cited, claim: str, who: set[str]) -> bool:
     he told reporters"), since the article named them earlier. No when it names someone else
     or nobody speaks.
     """
-    text = source.text_for(claim).lower()
+    text = source.names_for(claim).lower()
     if all(_mentions(text, w) for w in who):
         return True
     if opens_with_pronoun(source.quote):
@@ -238,11 +240,12 @@ class HeuristicVerifier:
         texts = [said, *quotes] + ([" ".join(quotes)] if len(quotes) > 1 else [])
         vectors = self._vectors(texts)
         similarity = float(np.max(vectors[1:] @ vectors[0]))
-        missing = missing_terms(bare, " ".join(s.text_for(bare) for s in sources), question)
+        cited_text = " ".join(s.text_for(bare) for s in sources)
+        missing = missing_terms(bare, cited_text, question, " ".join(s.names_for(bare) for s in sources))
         if missing:
             return Verdict(False, similarity, "not in the cited text: " + ", ".join(missing))
         content = novel_words(bare, "")
-        novel = novel_words(bare, " ".join(s.text_for(bare) for s in sources), question)
+        novel = novel_words(bare, cited_text, question)
         if len(novel) > self.max_novel * len(content):
             return Verdict(False, similarity, "mostly words the cited text does not have: " + ", ".join(novel))
         if who := speaker(bare):
@@ -253,7 +256,12 @@ class HeuristicVerifier:
             unsaid = novel_words(bare, " ".join(s.text_for(bare) for s in voiced))
             if not voiced or len(unsaid) > self.max_novel * len(content):
                 return Verdict(False, similarity, f"the cited text does not have {' '.join(sorted(who))} say it")
-        if negated(bare) != any(negated(q) for q in quotes) and not negated(question):
+        denied = any(negated(q) for q in quotes)
+        if negated(bare) and not denied:
+            # A refusal the question takes for granted ("Why did Russia flatly reject ...?") is
+            # not in the cited text because the question says it.
+            return Verdict(False, similarity, "the cited text does not deny or refuse anything")
+        if denied and not negated(bare) and not negated(question):
             return Verdict(False, similarity, "the cited text says the opposite (negation differs)")
         if similarity < self.min_similarity:
             return Verdict(False, similarity, f"too far from the cited text (similarity {similarity:.2f})")

@@ -1,6 +1,7 @@
 """From a model draft to cited sentences: which evidence sentence each claim ends up citing."""
 
 import json
+from dataclasses import replace
 
 from rag.answering import abstain, add_overlooked, check_draft
 from rag.citations import Answer
@@ -111,3 +112,5 @@ def test_the_best_sentence_the_model_listed_but_left_out_is_quoted() -> None:
     assert add_overlooked(cited_top, draft, found) == cited_top
     refused = abstain(answer.question, found)
     assert add_overlooked(refused, draft, found) == refused
+    headline = [replace(found[0], title=WEEKS), found[1]]
+    assert add_overlooked(answer, draft, headline) == answer

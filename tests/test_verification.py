@@ -107,3 +107,22 @@ def test_a_speaker_given_only_as_he_may_be_the_one_named() -> None:
     quote = "“I'll be speaking to President Putin on Tuesday,” he told reporters on board Air Force One."
     claim = "Trump said he would be speaking to Putin on Tuesday."
     assert verifier.verify(claim, [cited(quote, None, None, None)], "When will Trump speak to Putin?").supported
+
+
+def test_the_sentence_before_says_who_not_what() -> None:
+    verifier = HeuristicVerifier(FakeEmbedder(), min_similarity=0.0)
+    before = "Putin’s response so far to the ceasefire proposal has been ambiguous."
+    quote = cited("He said that Moscow agreed with the proposal in theory.", None, None, None, context=before)
+    assert verifier.verify("Putin said that Moscow agreed with the proposal in theory.", [quote]).supported
+    verdict = verifier.verify("Putin's response to the ceasefire proposal has been ambiguous.", [quote])
+    assert not verdict.supported  # the reader clicking the citation would not find it there
+
+
+def test_a_refusal_the_question_takes_for_granted_must_be_in_the_cited_text() -> None:
+    verifier = HeuristicVerifier(FakeEmbedder(), min_similarity=0.0)
+    question = "Why did Russia flatly reject the US-proposed 30-day ceasefire?"
+    agreed = cited("Moscow agreed with the US-proposed 30-day ceasefire in theory.", None, None, None)
+    verdict = verifier.verify("Russia flatly rejected the US-proposed 30-day ceasefire.", [agreed], question)
+    assert not verdict.supported and "does not deny" in verdict.reason
+    refused = cited("Russia flatly rejected the US-proposed 30-day ceasefire on Monday.", None, None, None)
+    assert verifier.verify("Russia flatly rejected the US-proposed 30-day ceasefire.", [refused], question).supported
