@@ -3,3 +3,7 @@
 
 class RagError(Exception):
     """A user-facing error whose message says what went wrong and what to do."""
+
+
+class IndexBusy(RagError):
+    """Another ingest holds the index's write lock."""

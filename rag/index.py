@@ -19,7 +19,7 @@ import numpy as np
 from rag.chunking import Chunk
 from rag.config import Settings
 from rag.documents import Article
-from rag.errors import RagError
+from rag.errors import IndexBusy, RagError
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
@@ -464,7 +464,9 @@ def ingest_lock(settings: Settings) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RagError(f"Another `rag ingest` is writing this index ({lock_dir}); wait for it to finish.") from None
+            raise IndexBusy(
+                f"Another `rag ingest` is writing this index ({lock_dir}); wait for it to finish."
+            ) from None
         try:
             yield
         finally:

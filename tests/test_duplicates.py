@@ -7,7 +7,8 @@ import numpy as np
 from rag.config import Settings
 from rag.duplicates import find_duplicates
 from rag.embedding import FakeEmbedder
-from rag.index import INDEX_FORMAT
+from rag.index import INDEX_FORMAT, ingest_lock
+from rag.ingest import upgrade
 from rag.llm import FakeLLM
 from rag.pipeline import Pipeline
 
@@ -87,3 +88,14 @@ def test_an_index_from_before_duplicate_marking_is_brought_up_to_date_on_opening
     reopened.ensure_index()
     assert duplicates(reopened) == {REPRINT: ORIGINAL} and reopened.index.format() == INDEX_FORMAT
     assert REPRINT not in {e.source for e in reopened.evidence(QUESTION)}
+
+
+def test_opening_an_index_another_ingest_is_writing_waits_for_that_ingest(
+    fake_pipeline: Pipeline, corpus: Path, settings: Settings
+) -> None:
+    fake_pipeline.ingest(progress=False)
+    fake_pipeline.index.state.delete(ids=["format"])  # as it reads mid-way through a first ingest
+    with ingest_lock(settings):
+        assert upgrade(fake_pipeline.index, settings) is False  # no "Another `rag ingest`" error
+    assert fake_pipeline.index.format() == 1
+    assert upgrade(fake_pipeline.index, settings) is True and fake_pipeline.index.format() == INDEX_FORMAT
