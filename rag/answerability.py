@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 from rag.embedding import Embedder
 from rag.retrieval import WORD
-from rag.verification import CALENDAR_WORDS, MARKER, claim_entities, claim_numbers
+from rag.verification import CALENDAR_WORDS, MARKER, claim_entities, claim_numbers, negated
 
 # Capitalised words that are not names of anything an article must mention.
 _NOT_NAMES = CALENDAR_WORDS | frozenset("western eastern northern southern".split())
@@ -56,6 +56,59 @@ def _mentioned(name: str, words: set[str]) -> bool:
     """The name or a word sharing its first five letters ("Crimea", "Crimean"), or a misspelling."""
     name = name.lower()
     return any(w[:5] == name[:5] for w in words) if len(name) >= 5 else _known(name, words)
+
+
+# Questions answered yes or no: "Did Moscow reject the ceasefire?" may be answered "Moscow agreed in theory".
+_YES_NO = re.compile(r"\s*(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could|should)\b", re.IGNORECASE)
+
+
+def assumed_denial(question: str, evidence: Sequence[str]) -> bool:
+    """True when the question takes a refusal for granted and no evidence sentence refuses anything.
+
+    "Why did Russia flatly reject the 30-day ceasefire?", asked of articles that call Putin's
+    response ambiguous, has no answer: whatever the model writes about the ceasefire answers a
+    question that was not asked. Yes-or-no questions are left alone, since "no" answers them.
+    """
+    if not negated(question) or _YES_NO.match(question):
+        return False
+    return not any(negated(text) for text in evidence)
+
+
+# "What did the Ukrainian delegation say at the talks?": who the question says spoke or acted there.
+_ASKED_ACTOR = re.compile(
+    r"\s*(?:what|how|why|when)\s+(?:did|does|do|has|have|had)\s+(?:the\s+)?(.{2,60}?)\s+"
+    r"(?:say|said|tell|told|propose|proposed|demand|demanded|offer|offered|ask|asked|argue|argued|"
+    r"do|does|bring|brought|present|presented|put forward|contribute|contributed)\b",
+    re.IGNORECASE,
+)
+# "talks – which Ukraine was not present at –", "Ukraine did not attend", "talks without Ukraine".
+_ABSENT = re.compile(
+    r"\b([A-Z][\w'’-]+)\s+(?:was|were|is|are)\s+not\s+(?:present|there|invited|represented|at\s+the\s+table)\b"
+    r"|\b([A-Z][\w'’-]+)\s+(?:did|does|do)\s*(?:not|n['’]t)\s+(?:attend|take\s+part|participate|join)\b"
+    r"|\bwithout\s+([A-Z][\w'’-]+)",
+)
+_GATHERINGS = frozenset("talks talk meeting meetings summit negotiations session conference call".split())
+
+
+def absent_actor(question: str, evidence: Sequence[str]) -> str | None:
+    """The evidence sentence saying that whoever the question asks about was not at the talks it
+    asks about, if one does.
+
+    "What did the Ukrainian delegation say at the Witkoff-Putin talks?", asked of articles saying
+    the talks were ones "which Ukraine was not present at", takes for granted that Ukraine spoke
+    there. The gathering must be named the same way in both ("talks", "meeting", "summit").
+    """
+    match = _ASKED_ACTOR.match(question)
+    if not match:
+        return None
+    actors = {w.lower()[:5] for w in WORD.findall(match.group(1)) if w[:1].isupper()}
+    gatherings = _GATHERINGS & _words(question[match.end() :])
+    for text in evidence:
+        for absent in _ABSENT.finditer(text):
+            name = next(group for group in absent.groups() if group)
+            if name.lower()[:5] in actors and gatherings & _words(text):
+                return text
+    return None
 
 
 # A question's first word is capitalised without being a name: "Besides land, ...", "Regarding NATO, ...".
@@ -166,12 +219,15 @@ def unanswered_kind(question: str, answer: str) -> str | None:
 
 
 _SHARE_OR_YEAR = re.compile(r"\s*(?:%|per ?cent\b|percent\b)|(?<!\d)(?:19|20)\d\d(?!\d)", re.IGNORECASE)
+# "a 30-day ceasefire", "within 50 days": a length of time, not a count of soldiers or barrels.
+_SPAN_OF = re.compile(r"[\s-](?:second|minute|hour|day|week|month|year|decade)s?\b", re.IGNORECASE)
 
 
 def _counts(text: str) -> bool:
-    """True when the text has a number that is neither a percentage nor a year."""
+    """True when the text has a number that is not a percentage, a year or the length of something."""
     for match in re.finditer(r"\d[\d,.\u202f\u00a0 ]*\d|\d", text):
         after = text[match.end() : match.end() + 9]
-        if not _SHARE_OR_YEAR.match(after) and not re.fullmatch(r"(?:19|20)\d\d", match.group(0)):
-            return True
+        if _SHARE_OR_YEAR.match(after) or _SPAN_OF.match(after) or re.fullmatch(r"(?:19|20)\d\d", match.group(0)):
+            continue
+        return True
     return False

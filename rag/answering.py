@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from rag.answerability import question_parts, unanswered_kind
 from rag.chunking import split_sentences
@@ -21,7 +21,18 @@ from rag.conflicts import describe, find_conflicts
 from rag.evidence import Evidence, keywords
 from rag.llm import Message
 from rag.prompts import NO_ANSWER, as_data, load_prompt
-from rag.verification import MARKER, Cited, Verifier, cited, claim_numbers, missing_terms, negated, novel_words
+from rag.verification import (
+    MARKER,
+    Cited,
+    Verifier,
+    cited,
+    claim_numbers,
+    missing_terms,
+    needs_context,
+    negated,
+    novel_words,
+    points_back,
+)
 
 
 def build_messages(question: str, evidence: Sequence[Evidence]) -> list[Message]:
@@ -88,6 +99,7 @@ class Checked:
 
     kept: list[tuple[str, list[int]]]
     removed: list[Removed]
+    restated: list[tuple[str, list[int]]] = field(default_factory=list)  # supported, but only the question's words
 
 
 def check_draft(
@@ -102,6 +114,7 @@ def check_draft(
     draft = normalise_markers(draft)
     kept: list[tuple[str, list[int]]] = []
     removed: list[Removed] = []
+    restated: list[tuple[str, list[int]]] = []
     for start, end in split_sentences(draft):
         sentence = draft[start:end]
         claim = strip_markers(sentence)
@@ -119,9 +132,10 @@ def check_draft(
             removed.append(Removed(sentence=claim, reason=verdict.reason))
         elif restates(question, claim):
             removed.append(Removed(sentence=claim, reason="it only restates the question"))
+            restated.append((claim, cites))
         else:
             kept.append((claim, cites))
-    return Checked(kept, removed)
+    return Checked(kept, removed, restated)
 
 
 def restates(question: str, claim: str) -> bool:
@@ -212,26 +226,88 @@ def finish(question: str, draft: str, evidence: Sequence[Evidence], verifier: Ve
     if is_refusal(draft):
         return abstain(question, evidence, model, "The model found no evidence sentence that answers the question.")
     checked = check_draft(question, answer_part(draft), evidence, verifier, relevant_part(draft))
-    if not checked.kept:
-        answer = abstain(question, evidence, model, "No sentence of the draft answer was supported by its citations.")
-        answer.removed = checked.removed
-        return answer
+    # The lead sentence as drafted is the direct answer: a denial there answers a "why" question.
     denial = contradicted_premise(question, checked.kept)
     if denial is not None:
         answer = abstain(question, evidence, model, f"The articles contradict the question's premise: {denial}")
         answer.removed = checked.removed
         return answer
-    wanted = unanswered_kind(question, " ".join(sentence for sentence, _ in checked.kept))
+    checked, found = with_context(question, checked, evidence)
+    if not checked.kept:
+        answer = abstain(question, evidence, model, "No sentence of the draft answer was supported by its citations.")
+        answer.removed = checked.removed
+        return answer
+    wanted = unanswered_kind(question, _said(checked.kept))
     if wanted is not None and len(question_parts(question)) == 1:
         reason = f"The question asks {wanted.lower()}; no supported sentence of the answer says."
         answer = abstain(question, evidence, model, reason)
         answer.removed = checked.removed
         return answer
     text, order = renumber(checked.kept + conflict_notes(checked.kept, evidence))
-    citations = [evidence[index].citation(n) for n, index in enumerate(order, 1)]
+    citations = [found[index].citation(n) for n, index in enumerate(order, 1)]
     return Answer(
         question=question, text=text, answered=True, citations=citations, removed=checked.removed, model=model
     )
+
+
+Kept = list[tuple[str, list[int]]]
+
+
+def with_context(question: str, checked: Checked, evidence: Sequence[Evidence]) -> tuple[Checked, list[Evidence]]:
+    """Add, verbatim and cited, the sentences that say who or what the cited sentences are about,
+    where the answer needs them. Returns the sentences and the evidence they cite, extended by any
+    such sentence the evidence did not hold.
+
+    Two cases. An answer sentence that points back ("Zelensky rejects this idea [1]") is preceded by
+    the sentence that says which idea. And an answer that lacks what its question asks for gets
+    the sentence that gives it: asked on what date Putin said the plan could serve as the basis
+    for a settlement, the model restates the question citing the quotation's opening sentence;
+    the sentence closing the quotation ("…,” said Putin on 21 November") has the date. A sentence
+    that only restates the question stays, as the frame, only when such a sentence comes with it.
+    """
+    found = list(evidence)
+    restated = {sentence for sentence, _ in checked.restated}
+    framed: Kept = []
+    for sentence, cites in [*checked.kept, *checked.restated]:
+        before = _context_of(cites, found) if points_back(sentence) else []
+        if sentence in restated and not before:
+            continue
+        framed += [(found[j].text, [j]) for j in before if found[j].text not in _said(framed)]
+        framed.append((sentence, cites))
+    if unanswered_kind(question, _said(framed)) is not None:
+        every = framed + [item for item in checked.restated if item not in framed]
+        extra: Kept = []
+        for _, cites in every:
+            extra += [
+                (found[j].text, [j]) for j in _context_of(cites, found) if found[j].text not in _said(every + extra)
+            ]
+        if extra and unanswered_kind(question, _said(every + extra)) is None:
+            framed = every + extra
+    kept = {sentence for sentence, _ in framed}
+    return Checked(framed, [r for r in checked.removed if r.sentence not in kept]), found
+
+
+def _said(sentences: Kept) -> str:
+    return " ".join(sentence for sentence, _ in sentences)
+
+
+def _context_of(cites: list[int], found: list[Evidence]) -> list[int]:
+    """Indices in `found` of the context sentences of the cited ones, appending those not yet there."""
+    indices = []
+    for i in cites:
+        cited_one = found[i]
+        if not needs_context(cited_one.text):
+            continue
+        for start, end, text in cited_one.context_sentences:
+            j = next((k for k, e in enumerate(found) if e.source == cited_one.source and e.start == start), None)
+            if j is None:
+                found.append(
+                    replace(cited_one, start=start, end=end, text=text, context_sentences=(), also_reported_by=())
+                )
+                j = len(found) - 1
+            if j not in cites and j not in indices:
+                indices.append(j)
+    return indices
 
 
 def add_overlooked(answer: Answer, draft: str, evidence: Sequence[Evidence]) -> Answer:

@@ -23,7 +23,9 @@ class Citation(BaseModel):
     date: str | None = Field(None, description="Publication date YYYY-MM-DD, when the article states it.")
     also_reported_by: list[str] = Field(default_factory=list, description="Other sources saying the same.")
     context: str | None = Field(
-        None, description="The sentence before the quote in the article, when the quote opens with a pronoun."
+        None,
+        description="What says who or what the quote is about, when it does not: the sentence before one "
+        "that opens with a pronoun or points back (“this idea”), or the end of a quotation the quote opens.",
     )
 
 

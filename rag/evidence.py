@@ -12,7 +12,15 @@ import numpy as np
 from rag.citations import Citation
 from rag.embedding import Embedder
 from rag.retrieval import RetrievedChunk
-from rag.verification import claim_entities, claim_numbers, opens_with_pronoun
+from rag.verification import (
+    claim_entities,
+    claim_numbers,
+    closes_quotation,
+    needs_context,
+    opens_quotation,
+    opens_with_pronoun,
+    points_back,
+)
 
 KEYWORD_WEIGHT = 0.4
 DUPLICATE_SIMILARITY = 0.9
@@ -34,6 +42,8 @@ _STOP = frozenset(
 )
 
 
+# A quotation running longer than this many sentences before its closing one is not followed.
+_QUOTATION_SENTENCES = 3
 # Text addressed to a chat model, not to readers (chat-template tokens, a role or answer label
 # opening a line, "ignore previous instructions"): never shown to the model as evidence.
 _INSTRUCTION = re.compile(
@@ -58,8 +68,13 @@ class Evidence:
     vector: np.ndarray = field(repr=False, compare=False)
     also_reported_by: tuple[str, ...] = ()
     author: str | None = None
-    context: str | None = field(default=None, repr=False)  # the sentence before, in the same article
+    # The sentences (start, end, text) that say who or what this one is about (`needs_context`).
+    context_sentences: tuple[tuple[int, int, str], ...] = field(default=(), repr=False)
     vague: bool = field(default=False, repr=False)  # no name, no figure, one word in common with the question
+
+    @property
+    def context(self) -> str | None:
+        return " ".join(text for *_, text in self.context_sentences) or None
 
     @property
     def label(self) -> str:
@@ -79,7 +94,7 @@ class Evidence:
             date=self.date,
             author=self.author,
             also_reported_by=list(self.also_reported_by),
-            context=self.context if self.context and opens_with_pronoun(self.text) else None,
+            context=self.context if self.context and needs_context(self.text) else None,
         )
 
 
@@ -117,14 +132,28 @@ def select_evidence(
     chunks = [c for c in chunks if not c.metadata.get("duplicate_of")]
     seen: set[tuple[str, int]] = set()
     candidates: list[tuple[RetrievedChunk, int, int, str]] = []
-    before: dict[tuple[str, int], str] = {}
+    # Who or what a sentence is about, or who is talking in it, when the sentence does not say.
+    contexts: dict[tuple[str, int], tuple[tuple[int, int, str], ...]] = {}
     for chunk in chunks:
-        previous: list[str] = []  # the sentence before, and the one before it when that names nobody
+        previous: list[tuple[int, int, str]] = []  # the sentence before, and the one before it when that names nobody
+        quoting: list[int] = []  # sentences of a quotation whose closing sentence is still to come
         for start, end, text in _chunk_sentences(chunk):
-            if previous and not any(_INSTRUCTION.search(p) for p in previous):
-                before.setdefault((chunk.source, start), " ".join(previous))
+            refers = opens_with_pronoun(text) or points_back(text)
+            if previous and refers and not any(_INSTRUCTION.search(p[2]) for p in previous):
+                contexts.setdefault((chunk.source, start), tuple(previous))
             # "He said that ... . But he also ...": the sentence before names nobody, so keep the one before it.
-            previous = [previous[-1], text] if previous and opens_with_pronoun(text) else [text]
+            previous = (
+                [previous[-1], (start, end, text)] if previous and opens_with_pronoun(text) else [(start, end, text)]
+            )
+            # "“I believe it could serve as the basis. However, ...,” said Putin on 21 November."
+            if quoting and closes_quotation(text) and not _INSTRUCTION.search(text):
+                for opened in quoting:
+                    contexts.setdefault((chunk.source, opened), ((start, end, text),))
+                quoting = []
+            elif opens_quotation(text) or (quoting and len(quoting) < _QUOTATION_SENTENCES):
+                quoting.append(start)
+            else:
+                quoting = []
             if (chunk.source, start) not in seen and not _INSTRUCTION.search(text):
                 seen.add((chunk.source, start))
                 candidates.append((chunk, start, end, text))
@@ -153,7 +182,7 @@ def select_evidence(
                 score,
                 vector,
                 author=meta.get("author"),
-                context=before.get((chunk.source, start)),
+                context_sentences=contexts.get((chunk.source, start), ()),
                 vague=len(asked & sentence_words) <= 1 and not is_specific(text),
             )
         )

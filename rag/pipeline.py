@@ -9,7 +9,14 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from rag.answerability import ignored_names, question_parts, uncovered_parts, unknown_names
+from rag.answerability import (
+    absent_actor,
+    assumed_denial,
+    ignored_names,
+    question_parts,
+    uncovered_parts,
+    unknown_names,
+)
 from rag.answering import (
     abstain,
     add_overlooked,
@@ -129,6 +136,11 @@ class Pipeline:
             answer = abstain(question, evidence, model, f"No indexed article mentions {' or '.join(unknown)}.")
         elif not evidence or max(e.score for e in evidence) < self.settings.min_relevance:
             answer = abstain(question, evidence, model, "Nothing in the articles is close enough to the question.")
+        elif assumed_denial(question, [e.text for e in evidence]):
+            reason = "The question takes a refusal for granted that no article found reports."
+            answer = abstain(question, evidence, model, reason)
+        elif absent := absent_actor(question, [e.text for e in evidence]):
+            answer = abstain(question, evidence, model, f"The articles contradict the question's premise: {absent}")
         else:
             try:
                 answer = yield from self._answer(question, evidence)

@@ -98,11 +98,11 @@ class Cited:
         return f"{head}. {self.quote}" if head else self.quote
 
     def names_for(self, claim: str) -> str:
-        """The text that may vouch for a claim's names: `text_for`, plus the sentence before a quote
-        that opens with a pronoun ("He added that ..."), which says who the pronoun is. That
-        sentence says who, not what: the claim's other words must be in the quote itself."""
+        """The text that may vouch for a claim's names: `text_for`, plus the sentence that says who
+        is speaking (`needs_context`). That sentence says who, not what: the claim's other words
+        must be in the quote itself."""
         text = self.text_for(claim)
-        return f"{self.context} {text}" if self.context and opens_with_pronoun(self.quote) else text
+        return f"{self.context} {text}" if self.context and needs_context(self.quote) else text
 
 
 _PRONOUN_OPENING = re.compile(r"\W*(?:(?:but|and|yet|so)\s+)?(?:he|she|they|his|her|their|it|its)\b", re.IGNORECASE)
@@ -114,6 +114,41 @@ def opens_with_pronoun(quote: str) -> bool:
     return _PRONOUN_OPENING.match(quote) is not None
 
 
+def opens_quotation(quote: str) -> bool:
+    """True for a sentence that opens a quotation it does not close (“I believe it could serve as
+    the basis for a settlement.): the article names the speaker where the quotation ends."""
+    quote = quote.lstrip()
+    if quote.startswith('"'):
+        return quote.count('"') % 2 == 1
+    return quote.startswith("“") and "”" not in quote
+
+
+def closes_quotation(text: str) -> bool:
+    """True for a sentence that ends a quotation opened in an earlier sentence."""
+    return text.count('"') % 2 == 1 or text.count("”") > text.count("“")
+
+
+# "Zelensky rejects this idea.", "Such a "peace plan" is unacceptable": which idea, which plan, the
+# sentence before says. "This week" and "the fourth such visit" point back at nothing.
+_POINTS_BACK = re.compile(
+    r"\b(?:this|these)\s+(?!(?:week|year|month|morning|afternoon|evening|weekend|time|day|spring|summer|autumn|"
+    r"winter|fall)s?\b)[a-z]+|^\W*this\s+(?:is|was|could|would|will|may|might)\b|\bsuch\s+an?\b",
+    re.IGNORECASE,
+)
+
+
+def points_back(sentence: str) -> bool:
+    """True for a sentence that names what it is about only in the sentence before ("this idea")."""
+    return _POINTS_BACK.search(sentence) is not None
+
+
+def needs_context(quote: str) -> bool:
+    """True for a sentence that does not say who or what it is about: one that opens with a pronoun
+    or points back ("this idea"), which the sentence before says, or opens a quotation, whose
+    speaker is named where it ends."""
+    return opens_with_pronoun(quote) or opens_quotation(quote) or points_back(quote)
+
+
 def cited(
     quote: str,
     outlet: str | None,
@@ -123,7 +158,7 @@ def cited(
     context: str | None = None,
 ) -> Cited:
     """What a citation vouches for: the quoted sentence, who published it, who wrote it and when,
-    and the sentence before it in the article."""
+    and the sentence that says who is speaking (`needs_context`)."""
     when = " ".join(filter(None, [date, spelled_date(date)]))
     return Cited(quote, " ".join(filter(None, [outlet, author, title])), when, context or "")
 
@@ -181,6 +216,8 @@ def _voices(source: Cited, claim: str, who: set[str]) -> bool:
         return True
     if opens_with_pronoun(source.quote):
         return not source.context or opens_with_pronoun(source.context)
+    if opens_quotation(source.quote):
+        return not source.context  # the quotation ends beyond the cited passage, naming its speaker there
     return _PRONOUN_SPEAKS.search(source.quote) is not None
 
 

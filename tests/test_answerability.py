@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from rag.answerability import ignored_names, question_parts, unanswered_kind, uncovered_parts, unknown_names
+from rag.answerability import (
+    absent_actor,
+    assumed_denial,
+    ignored_names,
+    question_parts,
+    unanswered_kind,
+    uncovered_parts,
+    unknown_names,
+)
 from rag.answering import finish, restates
 from rag.conflicts import describe, figures, find_conflicts
 from rag.embedding import FakeEmbedder
@@ -193,6 +201,14 @@ def test_an_answer_denying_a_why_questions_premise_abstains_and_says_so() -> Non
         ("How many troops would Ukraine keep?", "The plan cut its armed forces to 600,000 personnel [1].", None),
         ("How many soldiers have died?", "Since 2022, Ukraine lost 11 per cent of its land [1].", "How many soldiers"),
         ("How much of Ukraine does Russia hold?", "Russia holds almost 20% [1].", None),  # a share, not a unit
+        # A 30-day ceasefire is a length of time, not a count of soldiers.
+        (
+            "How many soldiers have been killed?",
+            "Ukraine accepted a US-proposed 30-day ceasefire [1].",
+            "How many soldiers",
+        ),
+        ("How many soldiers have been killed?", "Trump gave Putin 50 days [1].", "How many soldiers"),
+        ("How many troops would Ukraine keep?", "Ukraine would keep 600,000 troops for a 10-year period [1].", None),
         ("How long did the talks last?", "The three-hour talks were useful [1].", None),
         ("How long did the talks last?", "Witkoff and Putin shook hands [1].", "how long"),
         ("On what date did Putin speak?", "Putin spoke on 21 November [1].", None),
@@ -210,3 +226,46 @@ def test_a_count_question_answered_with_another_figure_abstains_and_says_why() -
     answer = finish("How many soldiers have been killed?", draft, found, FakeAcceptingVerifier(), "m")
     assert not answer.answered
     assert answer.reason == "The question asks how many soldiers; no supported sentence of the answer says."
+
+
+AMBIGUOUS = "Putin’s response so far to the Trump-backed ceasefire proposal has been ambiguous."
+REJECTS = "Trump has said he would support Russia keeping Crimea. Zelensky rejects this idea."
+
+
+@pytest.mark.parametrize(
+    ("question", "evidence", "assumed"),
+    [
+        ("Why did Russia flatly reject the 30-day ceasefire?", [AMBIGUOUS], True),
+        ("Why did Zelensky reject the idea?", [AMBIGUOUS, REJECTS], False),  # a refusal is reported
+        ("Why is the plan unacceptable for Kyiv?", ["Such a plan is unacceptable for Kyiv."], False),
+        ("Did Russia reject the ceasefire?", [AMBIGUOUS], False),  # "no, its answer was ambiguous" answers it
+        ("Why did Russia delay its answer?", [AMBIGUOUS], False),  # takes no refusal for granted
+    ],
+)
+def test_a_refusal_the_question_takes_for_granted_must_be_reported(
+    question: str, evidence: list[str], assumed: bool
+) -> None:
+    assert assumed_denial(question, evidence) is assumed
+
+
+ABSENT = "Trump said it had been a good day, while the Kremlin described the talks – which Ukraine was not present at – as constructive."
+
+
+@pytest.mark.parametrize(
+    ("question", "evidence", "absent"),
+    [
+        ("What did the Ukrainian delegation say at the Witkoff-Putin talks?", [ABSENT], ABSENT),
+        (
+            "What did Ukraine propose during the talks in Moscow?",
+            ["Talks without Ukraine went on for hours."],
+            "Talks without Ukraine went on for hours.",
+        ),
+        ("What did Putin say at the Witkoff-Putin talks?", [ABSENT], None),  # Putin was there
+        ("What did the Ukrainian delegation say at the Geneva meeting?", [ABSENT], None),  # another gathering
+        ("Where were the talks that Ukraine was not present at?", [ABSENT], None),  # asks nothing of Ukraine
+    ],
+)
+def test_a_question_about_what_an_absent_party_said_there_has_a_false_premise(
+    question: str, evidence: list[str], absent: str | None
+) -> None:
+    assert absent_actor(question, evidence) == absent

@@ -3,12 +3,15 @@
 import json
 from dataclasses import replace
 
-from rag.answering import abstain, add_overlooked, check_draft
+import numpy as np
+import pytest
+
+from rag.answering import abstain, add_overlooked, check_draft, finish
 from rag.citations import Answer
 from rag.embedding import FakeEmbedder
 from rag.evidence import Evidence, select_evidence
 from rag.retrieval import RetrievedChunk
-from rag.verification import HeuristicVerifier, cited
+from rag.verification import HeuristicVerifier, cited, points_back
 
 QUESTION = "How did the Kremlin characterize the April talks between Steve Witkoff and Vladimir Putin in Moscow?"
 PRODUCTIVE = (
@@ -67,6 +70,65 @@ def test_a_claim_its_own_citation_says_fully_keeps_it() -> None:
     assert checked.kept == [(f"{claim}.", [1])]
 
 
+def one_chunk(sentences: list[str]) -> tuple[np.ndarray, list[RetrievedChunk], FakeEmbedder]:
+    """A query vector, one retrieved chunk holding the sentences, and the fake embedder."""
+    text, spans, pos = " ".join(sentences), [], 0
+    for s in sentences:
+        spans.append([pos, pos + len(s)])
+        pos += len(s) + 1
+    chunk = RetrievedChunk("c0", text, {"source": "a.txt", "sentences": json.dumps(spans)}, 1.0, 0)
+    embedder = FakeEmbedder()
+    return embedder.embed(["conditions"])[0], [chunk], embedder
+
+
+@pytest.mark.parametrize(
+    ("sentence", "points"),
+    [
+        ("Zelensky rejects this idea.", True),
+        ('Such a "peace plan" is unacceptable for Kyiv.', True),
+        ("This could destabilize world markets.", True),
+        ("Talks will resume this week.", False),
+        ("It was the fourth such visit he has made to Russia.", False),
+        ("Putin said that the plan could be a basis.", False),
+    ],
+)
+def test_a_sentence_points_back_when_the_sentence_before_says_what_it_is_about(sentence: str, points: bool) -> None:
+    assert points_back(sentence) is points
+
+
+IDEA = [
+    "Trump has said he would support Russia keeping the Crimean peninsula.",
+    "Zelensky rejects this idea.",
+    "Talks are expected next week.",
+]
+
+
+def test_an_answer_saying_this_idea_is_preceded_by_the_sentence_that_says_which_quoted_at_its_offsets() -> None:
+    found = select_evidence("Which idea has Zelensky rejected?", *one_chunk(IDEA), 3)
+    rejects = [e for e in found if e.text == IDEA[1]]  # the sentence before is not among the evidence
+    answer = finish(
+        "Which idea has Zelensky rejected?", "Answer: Zelensky rejects this idea [1].", rejects, lexical_verifier(), "m"
+    )
+    assert answer.answered
+    assert answer.text == f"{IDEA[0][:-1]} [1]. Zelensky rejects this idea [2]."
+    text = " ".join(IDEA)
+    assert [text[c.start : c.end] for c in answer.citations] == [c.quote for c in answer.citations] == IDEA[:2]
+
+
+def test_a_restating_answer_stays_only_with_the_sentence_that_gives_what_the_question_asks() -> None:
+    sentences = [
+        '"I believe it could serve as the basis for a final peaceful settlement.',
+        'However, the text is not being discussed with us in detail," said Putin on 21 November.',
+    ]
+    question = "On what date did Putin say the plan could serve as the basis for a final peaceful settlement?"
+    found = [e for e in select_evidence(question, *one_chunk(sentences), 2) if e.text == sentences[0]]
+    draft = "Answer: Putin said the plan could serve as the basis for a final peaceful settlement [1]."
+    answer = finish(question, draft, found, lexical_verifier(), "m")
+    assert answer.answered and "21 November" in answer.text and answer.removed == []
+    without_date = finish(question.replace("On what date did", "Why did"), draft, found, lexical_verifier(), "m")
+    assert not without_date.answered  # it only restates the question, and nothing asked for is missing
+
+
 def test_a_pronoun_sentence_after_a_pronoun_sentence_keeps_the_sentence_that_names_the_speaker() -> None:
     sentences = [
         "Putin’s response so far has been ambiguous.",
@@ -74,17 +136,28 @@ def test_a_pronoun_sentence_after_a_pronoun_sentence_keeps_the_sentence_that_nam
         "But he also set out tough conditions.",
         "Meetings will continue this week.",
     ]
-    text, spans, pos = " ".join(sentences), [], 0
-    for s in sentences:
-        spans.append([pos, pos + len(s)])
-        pos += len(s) + 1
-    chunk = RetrievedChunk("c0", text, {"source": "a.txt", "sentences": json.dumps(spans)}, 1.0, 0)
-    embedder = FakeEmbedder()
-    found = select_evidence("What conditions did Putin set?", embedder.embed(["conditions"])[0], [chunk], embedder, 4)
+    found = select_evidence("What conditions did Putin set?", *one_chunk(sentences), 4)
     context = {e.text: e.context for e in found}
     assert context[sentences[1]] == sentences[0]
     assert context[sentences[2]] == f"{sentences[0]} {sentences[1]}"
-    assert context[sentences[3]] == f"{sentences[1]} {sentences[2]}"
+    assert context[sentences[3]] is None  # it says who it is about
+
+
+def test_a_sentence_opening_a_quotation_is_given_the_sentence_that_closes_it_and_names_the_speaker() -> None:
+    sentences = [
+        '"I believe it could serve as the basis for a final peaceful settlement.',
+        'However, the text is not being discussed with us in detail," said Putin on 21 November.',
+        "Talks are expected next week.",
+    ]
+    found = select_evidence("What did Putin say?", *one_chunk(sentences), 3)
+    context = {e.text: e.context for e in found}
+    assert context[sentences[0]] == sentences[1]
+    assert context[sentences[1]] is None and context[sentences[2]] is None
+    claim = "Putin said the plan could serve as the basis for a final peaceful settlement"
+    checked = check_draft(
+        "What did Putin say?", f"{claim} [1].", [e for e in found if e.text == sentences[0]], lexical_verifier()
+    )
+    assert checked.kept == [(f"{claim}.", [0])]
 
 
 WEEKS = (

@@ -165,6 +165,20 @@ def test_a_name_no_article_mentions_abstains_without_the_llm(fake_pipeline: Pipe
     assert "Xi" in answer.reason and fake_llm.prompts == []
 
 
+def test_a_refusal_no_article_reports_abstains_without_the_llm(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    answer = fake_pipeline.ask("Why did Russia flatly reject the US-proposed 30-day ceasefire?")
+    assert (answer.answered, answer.text) == (False, NO_ANSWER)
+    assert "refusal" in answer.reason and fake_llm.prompts == []
+
+
+def test_a_question_about_what_an_absent_party_said_abstains_without_the_llm(
+    fake_pipeline: Pipeline, fake_llm: FakeLLM
+) -> None:
+    answer = fake_pipeline.ask("What did the Ukrainian delegation say at the Witkoff-Putin talks in Moscow?")
+    assert (answer.answered, answer.text) == (False, NO_ANSWER)
+    assert "which Ukraine was not present at" in answer.reason and fake_llm.prompts == []
+
+
 def test_self_check_saying_no_turns_the_answer_into_a_refusal(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
     fake_pipeline.settings.self_check = True
     evidence = fake_pipeline.evidence(QUESTION)
