@@ -11,6 +11,7 @@ from typing import Any
 
 from rag.citations import Answer, Citation
 from rag.config import Settings
+from rag.errors import RagError
 from rag.prompts import NO_ANSWER
 from rag.verification import MARKER
 
@@ -46,6 +47,26 @@ def chatml_completion_to_prompt(completion: str) -> str:
 def _role(message: Any) -> str:
     role = message.role
     return str(getattr(role, "value", role))
+
+
+def check_installed() -> None:
+    """Fail at once, saying what to install, when the baseline's llama-index packages are missing.
+
+    They are an extra, not a dependency of the app, and the baseline runs after our own pipeline:
+    without this check a missing package surfaced as a traceback some fifteen minutes in.
+    """
+    import importlib.util
+
+    for module in ("llama_index.embeddings.huggingface", "llama_index.llms.llama_cpp"):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            raise RagError(
+                f"--compare-baseline needs {module}, which is not installed: "
+                "install the baseline extra first: `pip install -e '.[baseline]'` in the project's environment."
+            )
 
 
 class BaselineSystem:

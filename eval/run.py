@@ -262,6 +262,10 @@ def run_eval(
     from rag import get_pipeline
     from rag.verification import HeuristicVerifier
 
+    if compare_baseline:
+        from eval.baseline import check_installed
+
+        check_installed()
     pipeline = get_pipeline()
     pipeline.ensure_index()
     questions = spread(load_questions(questions_path), limit)

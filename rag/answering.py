@@ -267,12 +267,15 @@ def with_context(question: str, checked: Checked, evidence: Sequence[Evidence]) 
     """
     found = list(evidence)
     restated = {sentence for sentence, _ in checked.restated}
+    cited_already = {i for _, cites in checked.kept for i in cites}
     framed: Kept = []
     for sentence, cites in [*checked.kept, *checked.restated]:
         before = _context_of(cites, found) if points_back(sentence) else []
         if sentence in restated and not before:
             continue
-        framed += [(found[j].text, [j]) for j in before if found[j].text not in _said(framed)]
+        framed += [
+            (found[j].text, [j]) for j in before if j not in cited_already and found[j].text not in _said(framed)
+        ]
         framed.append((sentence, cites))
     if unanswered_kind(question, _said(framed)) is not None:
         every = framed + [item for item in checked.restated if item not in framed]

@@ -115,6 +115,20 @@ def test_an_answer_saying_this_idea_is_preceded_by_the_sentence_that_says_which_
     assert [text[c.start : c.end] for c in answer.citations] == [c.quote for c in answer.citations] == IDEA[:2]
 
 
+def test_the_sentence_pointed_back_to_is_not_added_when_the_answer_already_cites_it() -> None:
+    found = select_evidence("Which idea has Zelensky rejected?", *one_chunk(IDEA), 3)
+    order = {e.text: n for n, e in enumerate(found, 1)}
+    draft = (
+        f"Answer: Trump said he would back Russia keeping the Crimean peninsula [{order[IDEA[0]]}]. "
+        f"Zelensky rejects this idea [{order[IDEA[1]]}]."
+    )
+    answer = finish("Which idea has Zelensky rejected?", draft, found, lexical_verifier(), "m")
+    assert (
+        answer.text
+        == "Trump said he would back Russia keeping the Crimean peninsula [1]. Zelensky rejects this idea [2]."
+    )
+
+
 def test_a_restating_answer_stays_only_with_the_sentence_that_gives_what_the_question_asks() -> None:
     sentences = [
         '"I believe it could serve as the basis for a final peaceful settlement.',

@@ -1,6 +1,8 @@
 import itertools
 import math
 
+import pytest
+
 from eval.metrics import (
     citation_support,
     citations_verbatim,
@@ -14,6 +16,7 @@ from eval.metrics import (
 from eval.run import check_thresholds, load_questions, spread
 from rag.citations import Citation
 from rag.embedding import FakeEmbedder
+from rag.errors import RagError
 from rag.verification import HeuristicVerifier
 
 
@@ -85,3 +88,15 @@ def test_a_limited_run_spreads_over_every_kind_of_question() -> None:
     where = [questions.index(q) for q in picked]
     assert where[0] == 0 and max(b - a for a, b in itertools.pairwise(where)) <= math.ceil(len(questions) / 20)
     assert spread(questions, None) == questions and spread(questions, 500) == questions
+
+
+def test_compare_baseline_without_its_packages_fails_at_once_saying_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from eval import baseline
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # as if the extra were not installed
+    with pytest.raises(RagError, match=r"pip install -e '\.\[baseline\]'"):
+        baseline.check_installed()
