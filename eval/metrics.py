@@ -60,10 +60,12 @@ class Support:
 def citation_support(text: str, citations: Sequence[Citation], verifier: Verifier, question: str = "") -> Support:
     """Check every answer sentence against the quotes it cites.
 
-    A sentence is supported when its cited quotes, together, support it. A citation contributes
-    when it supports the sentence alone, or when the others without it no longer do. Given the
-    question, names and words the question has count as the reader's framing, as in the
-    pipeline's own check; without it, the cited text alone must carry them (the strict reading).
+    A sentence is supported when its cited quotes, together, support it: every number, date and
+    named entity of the sentence is in the cited text, and the sentence is close to it in meaning
+    (the verifier's check). A citation contributes when it supports the sentence alone, or when
+    the others without it no longer do. Given the question, the question's other words count as
+    the reader's framing, as in the pipeline's own check (its names, numbers and dates never
+    do); without it, the cited text alone must carry every word (the strict reading).
     """
     by_n = {c.n: cited(c.quote, c.outlet, c.date, c.title, c.author, c.context) for c in citations}
     sentences = supported = cites = contributing = 0

@@ -78,7 +78,7 @@ class Outcome:
     seconds: float
     first_token_seconds: float | None
     sources: list[str] = field(default_factory=list)
-    # Support counted without the question's words vouching for the claim's names and words.
+    # Support counted without the question's words framing the claim: the cited text alone must carry it.
     supported_strictly: int = 0
     contributing_strictly: int = 0
 

@@ -231,3 +231,12 @@ def _counts(text: str) -> bool:
             continue
         return True
     return False
+
+
+# "What is the latest on ...?", "the most recent talks", "Where do the talks stand now?"
+_LATEST = re.compile(r"\b(?:latest|newest|most\s+recent(?:ly)?|currently|right\s+now|as\s+of\s+now|now)\b", re.I)
+
+
+def asks_latest(question: str) -> bool:
+    """True for a question about the latest state of things, which the newest reports answer."""
+    return _LATEST.search(question) is not None

@@ -24,6 +24,7 @@ from rag.prompts import NO_ANSWER, as_data, load_prompt
 from rag.verification import (
     MARKER,
     Cited,
+    Verdict,
     Verifier,
     cited,
     claim_numbers,
@@ -32,6 +33,7 @@ from rag.verification import (
     negated,
     novel_words,
     points_back,
+    without_asked_dates,
 )
 
 
@@ -121,13 +123,14 @@ def check_draft(
         if not claim or is_refusal(claim):
             continue
         marked = [n - 1 for n in dict.fromkeys(marker_numbers(sentence)) if 1 <= n <= len(evidence)]
-        verdict = verifier.verify(claim, [texts[i] for i in marked], question)
-        cites = _prune(question, claim, marked, texts, verifier) if verdict.supported else None
-        if cites is not None:
-            cites = _closest(question, claim, cites, texts, verifier)
-        else:
-            # Small models often cite the sentence next to the right one, or none: look for the right one.
-            cites = _recite(question, claim, texts, verifier, [n - 1 for n in relevant if 1 <= n <= len(evidence)])
+        listed = [n - 1 for n in relevant if 1 <= n <= len(evidence)]
+        cites, verdict = _cite(question, claim, marked, texts, verifier, listed)
+        if cites is None and (trimmed := without_asked_dates(claim, question)) != claim:
+            # "Witkoff's April trip ...": the question's date, which the cited sentence does not give.
+            cites, _ = _cite(question, trimmed, marked, texts, verifier, listed)
+            if cites is not None:
+                removed.append(Removed(sentence=claim, reason=f"{verdict.reason}; rewritten as: {trimmed}"))
+                claim = trimmed
         if cites is None:
             removed.append(Removed(sentence=claim, reason=verdict.reason))
         elif restates(question, claim):
@@ -136,6 +139,17 @@ def check_draft(
         else:
             kept.append((claim, cites))
     return Checked(kept, removed, restated)
+
+
+def _cite(
+    question: str, claim: str, marked: list[int], texts: list[Cited], verifier: Verifier, listed: list[int]
+) -> tuple[list[int] | None, Verdict]:
+    """The citations a claim keeps (None when nothing supports it), and the verdict on its own markers."""
+    verdict = verifier.verify(claim, [texts[i] for i in marked], question)
+    if verdict.supported:
+        return _closest(question, claim, _prune(question, claim, marked, texts, verifier), texts, verifier), verdict
+    # Small models often cite the sentence next to the right one, or none: look for the right one.
+    return _recite(question, claim, texts, verifier, listed), verdict
 
 
 def restates(question: str, claim: str) -> bool:
@@ -190,10 +204,11 @@ def _closest(question: str, claim: str, cites: list[int], texts: list[Cited], ve
     """Move a supported claim's citation to an evidence sentence that says more of it: lacks no
     more of its names and numbers, and no more of its words, than the sentences it cites.
 
-    The question's words count as the reader's framing when a claim is checked, so a model that
-    cites the sentence next to the right one can pass: "The Kremlin described the talks as
-    constructive [3]" where [3] is Witkoff calling them productive. The reader clicking [3]
-    must land on the sentence that says it.
+    The question's words (not its names, numbers or dates) count as the reader's framing when a
+    claim is checked, so a model that cites the sentence next to the right one can pass: asked
+    what Witkoff said about the ongoing talks, "Witkoff said the ongoing talks were productive [3]"
+    where [3] only names Witkoff arriving in Moscow. The reader clicking [3] must land on the
+    sentence that says it.
     """
     current = _gap(claim, [texts[i] for i in cites])
     if current == (0, 0):

@@ -57,6 +57,16 @@ class Settings(BaseSettings):
         "(off by default: the bundled 1.5B model said yes to all 37 checks measured; worth it with a stronger served model).",
     )
 
+    verifier: str = Field(
+        "heuristic",
+        description="Claim checker: 'heuristic' (names, numbers, quotes, speakers and MiniLM similarity), or "
+        "'cross-encoder:PATH', an NLI cross-encoder in a local folder whose entailment replaces the similarity "
+        "floor (the heuristic's other checks still apply).",
+    )
+    min_entailment: float = Field(
+        0.5, ge=0.0, le=1.0, description="Entailment probability a cross-encoder verifier requires of a claim."
+    )
+
     # Generation
     llm: LocalModel = Field("qwen2.5-coder-1.5b", description="Bundled local model used when no llm_url is set.")
     llm_url: str | None = Field(None, description="OpenAI-compatible server base URL (e.g. http://127.0.0.1:8080/v1).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +13,7 @@ from rag.citations import Citation
 from rag.embedding import Embedder
 from rag.retrieval import RetrievedChunk
 from rag.verification import (
+    attributed_to_pronoun,
     claim_entities,
     claim_numbers,
     closes_quotation,
@@ -20,6 +21,7 @@ from rag.verification import (
     opens_quotation,
     opens_with_pronoun,
     points_back,
+    speakers_in,
 )
 
 KEYWORD_WEIGHT = 0.4
@@ -44,6 +46,8 @@ _STOP = frozenset(
 
 # A quotation running longer than this many sentences before its closing one is not followed.
 _QUOTATION_SENTENCES = 3
+# How far back to look for the sentence that says who "he" is.
+_CONTEXT_SENTENCES = 3
 # Text addressed to a chat model, not to readers (chat-template tokens, a role or answer label
 # opening a line, "ignore previous instructions"): never shown to the model as evidence.
 _INSTRUCTION = re.compile(
@@ -111,15 +115,6 @@ def _idf(pool: Sequence[set[str]]) -> dict[str, float]:
     return {w: math.log(1 + len(pool) / c) for w, c in counts.items()}
 
 
-def _chunk_sentences(chunk: RetrievedChunk) -> Iterator[tuple[int, int, str]]:
-    """Slice each sentence out of the chunk text (sentences were joined by single spaces)."""
-    pos = 0
-    for start, end in chunk.sentences:
-        length = end - start
-        yield start, end, chunk.text[pos : pos + length]
-        pos += length + 1
-
-
 def select_evidence(
     question: str,
     query_vector: np.ndarray,
@@ -135,16 +130,20 @@ def select_evidence(
     # Who or what a sentence is about, or who is talking in it, when the sentence does not say.
     contexts: dict[tuple[str, int], tuple[tuple[int, int, str], ...]] = {}
     for chunk in chunks:
-        previous: list[tuple[int, int, str]] = []  # the sentence before, and the one before it when that names nobody
+        recent: list[
+            tuple[tuple[int, int, str], bool]
+        ] = []  # sentences before, newest last, and whether each names its subject
         quoting: list[int] = []  # sentences of a quotation whose closing sentence is still to come
-        for start, end, text in _chunk_sentences(chunk):
-            refers = opens_with_pronoun(text) or points_back(text)
-            if previous and refers and not any(_INSTRUCTION.search(p[2]) for p in previous):
-                contexts.setdefault((chunk.source, start), tuple(previous))
-            # "He said that ... . But he also ...": the sentence before names nobody, so keep the one before it.
-            previous = (
-                [previous[-1], (start, end, text)] if previous and opens_with_pronoun(text) else [(start, end, text)]
+        lead_in = len(chunk.lead_in)
+        for position, (start, end, text) in enumerate([*chunk.lead_in, *chunk.sentence_texts()]):
+            says_nobody = opens_with_pronoun(text) or points_back(text) or attributed_to_pronoun(text)
+            if says_nobody and (before := _says_who(recent)):
+                contexts.setdefault((chunk.source, start), before)
+            inside = opens_quotation(text) or bool(quoting)
+            anchor = not (
+                inside or opens_with_pronoun(text) or attributed_to_pronoun(text) or _INSTRUCTION.search(text)
             )
+            recent = [*recent, ((start, end, text), anchor)][-_CONTEXT_SENTENCES:]
             # "“I believe it could serve as the basis. However, ...,” said Putin on 21 November."
             if quoting and closes_quotation(text) and not _INSTRUCTION.search(text):
                 for opened in quoting:
@@ -154,6 +153,8 @@ def select_evidence(
                 quoting.append(start)
             else:
                 quoting = []
+            if position < lead_in:
+                continue  # the lead-in says who; the chunks before it are evidence of their own when retrieved
             if (chunk.source, start) not in seen and not _INSTRUCTION.search(text):
                 seen.add((chunk.source, start))
                 candidates.append((chunk, start, end, text))
@@ -183,11 +184,41 @@ def select_evidence(
                 vector,
                 author=meta.get("author"),
                 context_sentences=contexts.get((chunk.source, start), ()),
-                vague=len(asked & sentence_words) <= 1 and not is_specific(text),
+                vague=len(asked & sentence_words) <= 1
+                and not is_specific(text)
+                and not asked & keywords(" ".join(speakers_of(contexts.get((chunk.source, start), ())))),
             )
         )
     kept = _credit_twins(_fold_duplicates(_cover_chunks(scored, owners, limit), limit), twins, embedder)
     return sorted(kept, key=_rank, reverse=True)
+
+
+def _says_who(recent: Sequence[tuple[tuple[int, int, str], bool]]) -> tuple[tuple[int, int, str], ...]:
+    """The sentences before one that does not say who or what it is about, back to the nearest that
+    does: "Putin's response has been ambiguous. He said that ... . But he also ...", or, for '...,"
+    he told reporters', the sentence before the quotation began. Empty when one of them is text
+    addressed to a model."""
+    taken: list[tuple[int, int, str]] = []
+    for sentence, anchor in reversed(recent):
+        if _INSTRUCTION.search(sentence[2]):
+            return ()
+        taken.insert(0, sentence)
+        if anchor:
+            break
+    return tuple(taken)
+
+
+def newest_first(evidence: Sequence[Evidence]) -> list[Evidence]:
+    """Evidence for a question about the latest state of things: the sentences of articles with a
+    publication date, newest first, in the places dated sentences held; sentences of undated
+    articles keep theirs, since nothing says whether they are newer or older."""
+    dated = sorted((e for e in evidence if e.date), key=lambda e: e.date or "", reverse=True)
+    order = iter(dated)
+    return [next(order) if e.date else e for e in evidence]
+
+
+def speakers_of(context: Sequence[tuple[int, int, str]]) -> set[str]:
+    return set().union(*(speakers_in(text) for *_, text in context)) if context else set()
 
 
 def _rank(item: Evidence) -> float:
@@ -258,7 +289,7 @@ def _with_also(item: Evidence, source: str) -> Evidence:
 
 def _credit_twins(kept: list[Evidence], twins: Sequence[RetrievedChunk], embedder: Embedder) -> list[Evidence]:
     """Credit a duplicate article's sentence to the canonical sentence it paraphrases, as "also reported by"."""
-    sentences = [(c.source, c.metadata["duplicate_of"], text) for c in twins for _, _, text in _chunk_sentences(c)]
+    sentences = [(c.source, c.metadata["duplicate_of"], text) for c in twins for _, _, text in c.sentence_texts()]
     if not sentences or not kept:
         return kept
     vectors = embedder.embed([text for *_, text in sentences])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rag.answerability import (
     absent_actor,
+    asks_latest,
     assumed_denial,
     ignored_names,
     question_parts,
@@ -34,12 +35,13 @@ from rag.citations import Answer, Removed, strip_markers
 from rag.config import Settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder
 from rag.errors import RagError
-from rag.evidence import Evidence, select_evidence
+from rag.evidence import Evidence, newest_first, select_evidence
 from rag.index import Index
 from rag.ingest import IngestReport, ingest, upgrade
 from rag.llm import LLM, LLMUnavailable, Message, make_llm
+from rag.nli import make_verifier
 from rag.retrieval import Retriever
-from rag.verification import HeuristicVerifier, Verifier
+from rag.verification import Verifier
 
 MAX_QUESTION_CHARS = 2000
 
@@ -72,7 +74,9 @@ class Pipeline:
 
     @cached_property
     def verifier(self) -> Verifier:
-        return self._verifier or HeuristicVerifier(self.embedder)
+        if self._verifier is not None:
+            return self._verifier
+        return make_verifier(self.settings.verifier, self.embedder, self.settings.min_entailment)
 
     @cached_property
     def index(self) -> Index:
@@ -106,7 +110,8 @@ class Pipeline:
         """Retrieve chunks and pick the sentences to show the model.
 
         A question that asks two things gets evidence for each part, taken in turn, so that
-        one well-matched part cannot crowd the other out.
+        one well-matched part cannot crowd the other out. A question about the latest state of
+        things gets the dated articles' sentences newest first (`newest_first`).
         """
         question = check_question(question)
         since, until = check_date(since, "since"), check_date(until, "until")
@@ -120,7 +125,9 @@ class Pipeline:
             with self.index.guard():
                 chunks = self.retriever.retrieve(part, vector, k or self.settings.top_k, since, until, named)
             found.append(select_evidence(part, vector, chunks, self.embedder, limit))
-        return _take_in_turn(found, limit)
+        evidence = _take_in_turn(found, limit)
+        # "What is the latest on ...?": of the dated articles, the newest speaks first.
+        return newest_first(evidence) if asks_latest(question) else evidence
 
     def ask_stream(
         self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None

@@ -78,23 +78,65 @@ def spelled_date(date: str | None) -> str | None:
     return f"{_MONTH_NAMES[month - 1]} {day}, {year}" if 1 <= month <= 12 else None
 
 
+_MONTHS = "|".join(_MONTH_NAMES)
+_WEEKDAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
+_YEAR = r"(?:19|20)\d\d"
+_DATE_LEAD = r"(?i:in|on|during|since|by|from|until|through|of|last|this|next)\s+"
+# "in March 2025", "on 23 November", "on Tuesday", "since 2022", and a month used as an adjective
+# ("Witkoff's April trip"), with the preposition that introduces it.
+_DATE_PHRASE = re.compile(
+    rf"(?:\b{_DATE_LEAD})?(?:\b(?i:early|late|mid)[\s-])?\b(?:{_DAY}\s+(?:{_MONTHS})(?:,?\s+{_YEAR})?"
+    rf"|(?:{_MONTHS})(?:\s+{_DAY}\b)?(?:,?\s+{_YEAR})?|(?:{_WEEKDAYS})|{_YEAR})\b"
+)
+_DATE_TERM = re.compile(rf"(?:{_MONTHS}|{_WEEKDAYS})|\d+")
+
+
+def without_asked_dates(claim: str, question: str) -> str:
+    """The claim without the dates it repeats from the question, for a claim whose cited sentence
+    does not give them: "Witkoff's April trip to Moscow was his fourth visit" becomes "Witkoff's
+    trip to Moscow was his fourth visit" when the question asked about his April trip.
+
+    The question's date says which event the reader means; written into the answer it becomes a
+    claim, and the sentence the reader clicks must hold it. Dropping it keeps what the cited
+    sentence does say. A date the question does not have is left alone: the model wrote that one
+    itself, and it stands or falls with the claim.
+    """
+    asked = set(_DATE_TERM.findall(question))
+
+    def drop(match: re.Match[str]) -> str:
+        terms = _DATE_TERM.findall(match.group(0))
+        return "" if terms and asked.issuperset(terms) else match.group(0)
+
+    bare = MARKER.sub(" ", claim)
+    trimmed = _DATE_PHRASE.sub(drop, bare)
+    if trimmed == bare:
+        return claim
+    trimmed = re.sub(r",\s*,\s*", " ", trimmed)  # "agreed, on Tuesday, to" -> "agreed to"
+    trimmed = re.sub(r"\s+([,.;:!?])", r"\1", re.sub(r"\s{2,}", " ", trimmed)).strip(" ,;:")
+    return trimmed[:1].upper() + trimmed[1:]
+
+
 _PUBLICATION_CUE = re.compile(r"\b(?:publish\w*|report\w*|article|dated|wr[io]te|written|story|piece)\b", re.I)
 
 
 @dataclass(frozen=True)
 class Cited:
-    """A cited sentence and what its source says about it: outlet and title, and the publication date."""
+    """A cited sentence and what its source says about it: who published and wrote it, its headline,
+    its publication date, and the sentences that say who or what it is about."""
 
     quote: str
     meta: str = ""
     date: str = ""
     context: str = ""
+    title: str = ""
 
     def text_for(self, claim: str) -> str:
-        """The text that may vouch for a claim's numbers and words: the quote, who published it,
-        and the publication date for claims about publication."""
+        """The text that may vouch for a claim's numbers and words: the quote, who published and
+        wrote it, its headline (what the story is about), and the publication date for claims
+        about publication."""
         date = self.date if _PUBLICATION_CUE.search(claim) else ""
-        head = " ".join(filter(None, [self.meta, date]))
+        head = " ".join(filter(None, [self.meta, self.title, date]))
         return f"{head}. {self.quote}" if head else self.quote
 
     def names_for(self, claim: str) -> str:
@@ -143,10 +185,10 @@ def points_back(sentence: str) -> bool:
 
 
 def needs_context(quote: str) -> bool:
-    """True for a sentence that does not say who or what it is about: one that opens with a pronoun
-    or points back ("this idea"), which the sentence before says, or opens a quotation, whose
-    speaker is named where it ends."""
-    return opens_with_pronoun(quote) or opens_quotation(quote) or points_back(quote)
+    """True for a sentence that does not say who or what it is about: one that opens with a pronoun,
+    points back ("this idea") or gives a pronoun as its speaker ('...," he told reporters'), which
+    the sentences before say, or opens a quotation, whose speaker is named where it ends."""
+    return opens_with_pronoun(quote) or opens_quotation(quote) or points_back(quote) or attributed_to_pronoun(quote)
 
 
 def cited(
@@ -160,7 +202,7 @@ def cited(
     """What a citation vouches for: the quoted sentence, who published it, who wrote it and when,
     and the sentence that says who is speaking (`needs_context`)."""
     when = " ".join(filter(None, [date, spelled_date(date)]))
-    return Cited(quote, " ".join(filter(None, [outlet, author, title])), when, context or "")
+    return Cited(quote, " ".join(filter(None, [outlet, author])), when, context or "", title or "")
 
 
 def _mentions(text_lower: str, word: str) -> bool:
@@ -168,16 +210,55 @@ def _mentions(text_lower: str, word: str) -> bool:
     return word[: max(4, len(word) - 3)] in text_lower
 
 
-def missing_terms(claim: str, cited_text: str, question: str = "", names_text: str | None = None) -> list[str]:
-    """List the claim's numbers and named entities that neither the cited text nor the question has.
+# Other names news reports use for the same country: its people or its adjective ("American" for
+# the US) and, for its government, its capital or seat ("Kyiv" for Ukraine, "the Kremlin" for
+# Russia). Only a name the question itself uses may be matched this way: asked what the plan
+# "asked Kyiv to give up", an answer may say Kyiv where the cited sentence says Ukraine; "talks in
+# Moscow" is not supported by a sentence that says only "Russia" unless the reader asked so.
+_SAME_COUNTRY = (
+    ("us", "u.s", "united states", "america", "american", "americans", "washington", "white house"),
+    ("ukraine", "ukrainian", "ukrainians", "kyiv", "kiev"),
+    ("russia", "russian", "russians", "moscow", "kremlin"),
+    ("uk", "u.k", "britain", "british", "london"),
+    ("china", "chinese", "beijing"),
+    ("germany", "german", "germans", "berlin"),
+    ("france", "french", "paris"),
+    ("india", "indian", "indians", "new delhi", "delhi"),
+)
+_ALIASES = {name: group for group in _SAME_COUNTRY for name in group}
 
-    Terms the question itself names are the reader's framing, not new claims. Names may also come
-    from `names_text` (the cited text with what says who a pronoun is), when given.
+
+def _named(text_lower: str, name: str, question_lower: str) -> bool:
+    """Does the text name this, allowing inflection ("Crimean"), the parts of a compound
+    ("US-Ukraine talks"), and, for a name the question uses, another name of the same country?"""
+    if _mentions(text_lower, name):
+        return True
+    parts = [p for p in re.split(r"[-–]", name) if p[:1].isupper()]
+    if len(parts) > 1:
+        return all(_named(text_lower, part, question_lower) for part in parts)
+    aliases = _ALIASES.get(name.lower().rstrip("."), ())
+    return bool(aliases) and _mentions(question_lower, name) and any(_has_word(text_lower, a) for a in aliases)
+
+
+def _has_word(text_lower: str, word: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(word)}(?!\w)", text_lower) is not None
+
+
+def missing_terms(claim: str, cited_text: str, question: str = "", names_text: str | None = None) -> list[str]:
+    """List the claim's numbers and named entities (people, places, bodies, months, days) that the
+    cited text does not have.
+
+    The cited text must hold them itself: a name, number or date the question gives is the
+    reader's framing of what they asked, not something the quote says ("Witkoff's April trip"
+    citing a sentence that says "On Friday"). The question only lets a name it uses be matched
+    by another name of the same country (`_SAME_COUNTRY`). Names may also come from `names_text`
+    (the cited text with what says who a pronoun is), when given.
     """
-    known_numbers = claim_numbers(cited_text) | claim_numbers(question)
-    known = f"{cited_text if names_text is None else names_text} {question}".lower()
+    known_numbers = claim_numbers(cited_text)
+    known = (cited_text if names_text is None else names_text).lower()
+    asked = question.lower()
     missing = sorted(n for n in claim_numbers(claim) if n not in known_numbers)
-    missing += sorted(e for e in claim_entities(claim) if not _mentions(known, e))
+    missing += sorted(e for e in claim_entities(claim) if not _named(known, e, asked))
     return missing
 
 
@@ -192,39 +273,145 @@ def novel_words(claim: str, cited_text: str, question: str = "") -> list[str]:
     seen = {w[:5] for w in re.findall(r"\w+", f"{cited_text} {question}".lower())}
     words = re.findall(r"[a-z][a-z'’-]+", MARKER.sub(" ", claim).lower())
     return [
-        w for w in dict.fromkeys(words) if len(w) > 2 and w not in _COMMON and w not in _FILLER and w[:5] not in seen
+        w
+        for w in dict.fromkeys(words)
+        if len(w) > 2 and w not in _COMMON and w not in _FILLER and not _seen_word(w, seen)
     ]
+
+
+def _seen_word(word: str, seen: set[str]) -> bool:
+    """A word is seen by its first five letters; a compound ("US-proposed", "Mar-a-Lago") by its parts."""
+    if word[:5] in seen:
+        return True
+    parts = [p for p in re.split(r"[-'’]", word) if len(p) > 2]
+    return len(parts) > 0 and "-" in word and all(p[:5] in seen for p in parts)
 
 
 _SPEECH = (
     r"(?:said|says|stated|states|told|tells|added|adds|noted|notes|claimed|claims|described|describes|warned|warns|"
-    r"insisted|insists|argued|argues|declared|declares|confirmed|confirms|announced|announces|emphasi[sz]ed|stressed)"
+    r"insisted|insists|argued|argues|declared|declares|confirmed|confirms|announced|announces|emphasi[sz]ed|stressed|"
+    r"suggested|suggests|acknowledged|acknowledges|revealed|reveals|urged|urges)"
 )
+_ATTRIBUTED_TO_PRONOUN = re.compile(rf"[\"”’][,.]?\s+(?:he|she|they)\s+(?:\w+\s+)?{_SPEECH}\b")
+
+
+def attributed_to_pronoun(quote: str) -> bool:
+    """True for a sentence whose speaker is a pronoun after the quotation ('“...,” he told reporters')."""
+    return _ATTRIBUTED_TO_PRONOUN.search(quote) is not None
+
+
 _SPEAKER = re.compile(rf"\W*(?:The\s+)?((?:[A-Z][\w'’.-]*\s+){{1,3}})(?:[a-z]+ly\s+|also\s+|has\s+|had\s+)?{_SPEECH}\b")
 _PRONOUN_SPEAKS = re.compile(rf"\b(?:he|she|they)\s+(?:\w+\s+)?{_SPEECH}\b|\b{_SPEECH}\s+(?:he|she|they)\b", re.I)
 
 
-def _voices(source: Cited, claim: str, who: set[str]) -> bool:
-    """Could the cited sentence be the named speaker talking?
+# Where one speaker's clause ends and another's begins: "Trump said ..., while the Kremlin described ...".
+_CLAUSE_BREAK = re.compile(r",\s+(?:while|whereas|but)\s+|;\s+|\s+[–—]\s+while\s+")
 
-    Yes when it names them; also when its speaker is a pronoun nothing cited resolves ("...,"
-    he told reporters"), since the article named them earlier. No when it names someone else
-    or nobody speaks.
+
+def _voiced(source: Cited, claim: str, who: set[str]) -> str | None:
+    """What the named speaker says in the cited sentence, if they talk in it: the clause where it
+    names them talking, or the whole sentence when its speaker is a pronoun nothing cited
+    resolves ('...," he told reporters'), since the article named them earlier. None when it
+    has someone else talking, or nobody.
     """
-    text = source.names_for(claim).lower()
-    if all(_mentions(text, w) for w in who):
-        return True
+    named = speakers_in(source.quote)
+    if named:
+        # The sentence says who talks in it: "US President Donald Trump has said Russia and Ukraine
+        # 'are very close to a deal', hours after ... Putin held talks" has Trump talking, not Putin;
+        # "Trump said it had been a good day, while the Kremlin described the talks as constructive"
+        # has the Kremlin say only the second half.
+        if not all(_mentions(" ".join(named).lower(), w) for w in who):
+            return None
+        clauses = [c for c in _CLAUSE_BREAK.split(source.quote) if c.strip()]
+        theirs = [c for c in clauses if all(_mentions(" ".join(speakers_in(c)).lower(), w) for w in who)]
+        return " ".join(theirs) if theirs and len(theirs) < len(clauses) else source.quote
+    # Who talks is said by the sentence itself or by the sentences before it, never by the
+    # headline: a headline naming Putin does not make the Kremlin's words his.
+    text = f"{source.context} {source.quote}" if source.context and needs_context(source.quote) else source.quote
+    if all(_mentions(text.lower(), w) for w in who):
+        return source.quote
     if opens_with_pronoun(source.quote):
-        return not source.context or opens_with_pronoun(source.context)
-    if opens_quotation(source.quote):
-        return not source.context  # the quotation ends beyond the cited passage, naming its speaker there
-    return _PRONOUN_SPEAKS.search(source.quote) is not None
+        unresolved = not source.context or opens_with_pronoun(source.context)
+    elif opens_quotation(source.quote) or attributed_to_pronoun(source.quote):
+        # The quotation's speaker is named where it ends, or in the sentences before "he said";
+        # when those are at hand and name someone else, it is not the claim's speaker talking.
+        unresolved = not source.context
+    else:
+        unresolved = _PRONOUN_SPEAKS.search(source.quote) is not None
+    return source.quote if unresolved else None
+
+
+_SPEECH_VERB = re.compile(rf"\b{_SPEECH}\b")
+_NAME_RUN_BEFORE = re.compile(r"((?:[A-Z][\w'’.-]*\s+)*[A-Z][\w'’.-]*)\s+(?:(?:has|had|have|also|[a-z]+ly)\s+){0,2}$")
+_INVERTED = re.compile(r"[,\"”’]\s*$")  # '...," said Putin', ', stated Chancellor ... Merz'
+_PASSIVE_BY = re.compile(r"\s+as\s+(?:\S+\s+){0,4}?by\s+")  # 'described as "very useful" by ...'
+_ACCORDING_TO = re.compile(r"\baccording\s+to\s+")
+# Words between or before a speaker's names: "Putin aide Yuri Ushakov", "press secretary Dmitry Peskov".
+_ROLE_WORDS = frozenset(
+    "of the aide adviser advisor spokesperson spokesman spokeswoman press secretary official officials special envoy "
+    "foreign minister chancellor president prime kremlin's".split()
+)
+
+
+def _name_after(text: str) -> set[str]:
+    """The speaker named at the start of `text`: role words and names up to the first other word;
+    of several runs of names, the last ("Putin aide Yuri Ushakov" -> Yuri Ushakov)."""
+    runs: list[list[str]] = [[]]
+    for token in text.split()[:8]:
+        word = token.strip('.,;:!?"“”’()')
+        if word[:1].isupper():
+            runs[-1].append(word)
+        elif word.lower() in _ROLE_WORDS:
+            runs.append([])
+        else:
+            break
+        if word != token.rstrip("’'"):
+            break  # punctuation ends the name
+    named = [run for run in runs if run]
+    return claim_entities(" ".join(named[-1])) if named else set()
+
+
+def speakers_in(quote: str) -> set[str]:
+    """The names a sentence gives as talking in it: "Dmitry Peskov noted", "US President Donald
+    Trump has said", '..." said President of Russia Vladimir Putin', 'described as "very useful"
+    by Putin aide Yuri Ushakov', "according to press secretary Dmitry Peskov". Empty when it names
+    no speaker (a pronoun, or nobody)."""
+    found: set[str] = set()
+    for verb in _SPEECH_VERB.finditer(quote):
+        before = quote[: verb.start()]
+        if run := _NAME_RUN_BEFORE.search(before):
+            found |= claim_entities(run.group(1))
+        if _INVERTED.search(before):
+            found |= _name_after(quote[verb.end() :])
+        if passive := _PASSIVE_BY.match(quote, verb.end()):
+            found |= _name_after(quote[passive.end() :])
+    for according in _ACCORDING_TO.finditer(quote):
+        found |= _name_after(quote[according.end() :])
+    return found
 
 
 def speaker(claim: str) -> set[str]:
     """The names of whoever a claim says spoke ("Chancellor Friedrich Merz stated ..." -> Friedrich, Merz)."""
     match = _SPEAKER.match(MARKER.sub(" ", claim))
     return claim_entities(match.group(1)) if match else set()
+
+
+_QUOTED = re.compile(r"[“\"]([^“”\"]{3,}?)[”\"]")
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower().replace("’", "'")))
+
+
+def misquoted(claim: str, quotes: Sequence[str]) -> str | None:
+    """The first passage the claim puts in quotation marks that no cited sentence has word for word
+    ("Putin said Russia and Ukraine 'are very close to a deal'", citing Putin saying something else)."""
+    cited_words = f" {' '.join(_plain(q) for q in quotes)} "
+    for match in _QUOTED.finditer(claim):
+        words = _plain(match.group(1))
+        if words and f" {words} " not in cited_words:
+            return match.group(1).strip()
+    return None
 
 
 @dataclass(frozen=True)
@@ -246,8 +433,9 @@ SHORT_CLAIM_WORDS = 5
 
 
 class HeuristicVerifier:
-    """Supported when every number and named entity is in the cited text, most content words are in it
-    or in the question, negation agrees, and the meaning is close.
+    """Supported when every number, date and named entity is in the cited text, most content words
+    are in it or in the question, words in quotation marks are the cited sentences' own, a named
+    speaker is the one talking in them, negation agrees, and the meaning is close.
 
     Similarity is the claim's cosine to the closest cited sentence or to all of them joined,
     whichever is higher, so a sentence combining two citations is judged against both.
@@ -285,12 +473,15 @@ class HeuristicVerifier:
         novel = novel_words(bare, cited_text, question)
         if len(novel) > self.max_novel * len(content):
             return Verdict(False, similarity, "mostly words the cited text does not have: " + ", ".join(novel))
+        if unquoted := misquoted(bare, quotes):
+            # Words in quotation marks are given as the source's own: the cited sentences must have them.
+            return Verdict(False, similarity, f"the cited text does not have the words it quotes: “{unquoted}”")
         if who := speaker(bare):
             # "Putin stated X" must cite a sentence where Putin says X, not X said by someone else
             # next to a sentence that names Putin. The question's words vouch for nothing here: what
             # the speaker said must be in the sentences where they speak.
-            voiced = [s for s in sources if _voices(s, bare, who)]
-            unsaid = novel_words(bare, " ".join(s.text_for(bare) for s in voiced))
+            voiced = [f"{s.meta} {spoken}" for s in sources if (spoken := _voiced(s, bare, who)) is not None]
+            unsaid = novel_words(bare, " ".join(voiced))
             if not voiced or len(unsaid) > self.max_novel * len(content):
                 return Verdict(False, similarity, f"the cited text does not have {' '.join(sorted(who))} say it")
         denied = any(negated(q) for q in quotes)

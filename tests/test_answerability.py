@@ -5,6 +5,7 @@ import pytest
 
 from rag.answerability import (
     absent_actor,
+    asks_latest,
     assumed_denial,
     ignored_names,
     question_parts,
@@ -269,3 +270,18 @@ def test_a_question_about_what_an_absent_party_said_there_has_a_false_premise(
     question: str, evidence: list[str], absent: str | None
 ) -> None:
     assert absent_actor(question, evidence) == absent
+
+
+@pytest.mark.parametrize(
+    ("question", "latest"),
+    [
+        ("What is the latest on the peace talks?", True),
+        ("How long did the most recent Trump-Putin call last?", True),
+        ("Where do the talks stand now?", True),
+        ("Which share of Ukraine does Russia currently control?", True),
+        ("What land terms were proposed?", False),
+        ("Who is the author of the CNN report?", False),
+    ],
+)
+def test_questions_about_the_latest_state_of_things(question: str, latest: bool) -> None:
+    assert asks_latest(question) is latest

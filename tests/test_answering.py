@@ -9,7 +9,7 @@ import pytest
 from rag.answering import abstain, add_overlooked, check_draft, finish
 from rag.citations import Answer
 from rag.embedding import FakeEmbedder
-from rag.evidence import Evidence, select_evidence
+from rag.evidence import Evidence, newest_first, select_evidence
 from rag.retrieval import RetrievedChunk
 from rag.verification import HeuristicVerifier, cited, points_back
 
@@ -43,24 +43,40 @@ def evidence(*texts: str) -> list[Evidence]:
 
 
 def test_a_claim_citing_the_sentence_next_to_the_right_one_moves_to_the_one_that_says_it() -> None:
-    # The question's words pass as framing, so "the talks ... were constructive [1]" can pass
-    # against Witkoff's "productive"; the reader clicking [1] must land on the sentence that says it.
-    found = evidence(PRODUCTIVE, CONSTRUCTIVE)
+    # The question's words pass as framing, so "Witkoff said the ongoing talks were productive [1]"
+    # passes against a sentence that only names Witkoff; the reader clicking [1] must land on the
+    # sentence that says it.
+    question = "What did Witkoff say about the ongoing talks?"
+    found = evidence(FOURTH, PRODUCTIVE)
     verifier = lexical_verifier()
-    claim = "The talks – which Ukraine was not present at – were “constructive”"
-    assert verifier.verify(claim, [cited(PRODUCTIVE, None, None, None)], QUESTION).supported
-    checked = check_draft(QUESTION, f"{claim} [1].", found, verifier)
+    claim = "Witkoff said the ongoing talks were productive"
+    assert verifier.verify(claim, [cited(FOURTH, None, None, None)], question).supported
+    checked = check_draft(question, f"{claim} [1].", found, verifier)
     assert checked.kept == [(f"{claim}.", [1])]
 
 
 def test_of_two_listed_sentences_the_one_kept_says_most_of_the_claim() -> None:
-    question = "Which visit to Russia since the start of the year was Witkoff's April trip to Moscow?"
+    question = "Which visit to Russia since the start of the year was Witkoff's trip to Moscow?"
     found = evidence(FOURTH, PHILOSOPHY)
+    claim = "Witkoff's trip to Moscow was the fourth such visit he has made to Russia since the start of the year."
+    checked = check_draft(question, claim, found, lexical_verifier(), relevant=[1, 2])
+    assert checked.kept == [(claim, [0])]
+
+
+def test_a_date_the_claim_repeats_from_the_question_and_its_citation_lacks_is_dropped_and_recorded() -> None:
+    question = "Which visit to Russia since the start of the year was Witkoff's April trip to Moscow?"
     claim = (
         "Witkoff's April trip to Moscow was the fourth such visit he has made to Russia since the start of the year."
     )
-    checked = check_draft(question, claim, found, lexical_verifier(), relevant=[1, 2])
-    assert checked.kept == [(claim, [0])]
+    checked = check_draft(question, f"{claim} [1]", evidence(FOURTH, PHILOSOPHY), lexical_verifier())
+    trimmed = claim.replace("April ", "")
+    assert checked.kept == [(trimmed, [0])]
+    assert [r.sentence for r in checked.removed] == [claim]
+    assert "April" in checked.removed[0].reason and trimmed in checked.removed[0].reason
+    # A date the model wrote itself is a claim of its own: the sentence is removed, not trimmed.
+    invented = claim.replace("April", "June")
+    checked = check_draft(question, f"{invented} [1]", evidence(FOURTH, PHILOSOPHY), lexical_verifier())
+    assert checked.kept == [] and "June" in checked.removed[0].reason
 
 
 def test_a_claim_its_own_citation_says_fully_keeps_it() -> None:
@@ -174,6 +190,35 @@ def test_a_sentence_opening_a_quotation_is_given_the_sentence_that_closes_it_and
     assert checked.kept == [(f"{claim}.", [0])]
 
 
+def test_a_speaker_given_as_he_after_a_quotation_is_named_by_the_sentence_before_the_quotation() -> None:
+    sentences = [
+        "Trump’s comments come after he announced last week that Ukraine had accepted a ceasefire.",
+        "“We’re doing pretty well, I think, with Russia.",
+        "I’ll be speaking to President Putin on Tuesday,” he told reporters on board Air Force One.",
+    ]
+    found = select_evidence("Where was Trump when he spoke to reporters?", *one_chunk(sentences), 3)
+    context = {e.text: e.context for e in found}
+    assert context[sentences[2]] == f"{sentences[0]} {sentences[1]}"
+    told = [e for e in found if e.text == sentences[2]]
+    checked = check_draft(
+        "Where was Trump?", "Trump told reporters on board Air Force One [1].", told, lexical_verifier()
+    )
+    assert checked.kept == [("Trump told reporters on board Air Force One.", [0])]
+
+
+def test_a_chunk_opening_with_he_is_resolved_by_the_sentences_of_the_chunk_before_it() -> None:
+    lead = "Putin’s response so far has been ambiguous."
+    sentences = ["He said that Moscow agreed in theory.", "But he also set out tough conditions."]
+    query, (chunk,), embedder = one_chunk(sentences)
+    shifted = len(lead) + 1
+    spans = [[start + shifted, end + shifted] for start, end in chunk.sentences]
+    chunk = replace(chunk, metadata={**chunk.metadata, "sentences": json.dumps(spans)}, lead_in=((0, len(lead), lead),))
+    found = select_evidence("What conditions did Putin set?", query, [chunk], embedder, 3)
+    context = {e.text: e.context for e in found}
+    assert context == {sentences[0]: lead, sentences[1]: f"{lead} {sentences[0]}"}  # the lead-in is not evidence
+    assert [(e.start, e.end) for e in found if e.text == sentences[1]] == [tuple(spans[1])]
+
+
 WEEKS = (
     "He described his meeting last week with Putin as a “solution-based discussion,” and voiced confidence that "
     "a pause in fighting could arrive within weeks."
@@ -201,3 +246,10 @@ def test_the_best_sentence_the_model_listed_but_left_out_is_quoted() -> None:
     assert add_overlooked(refused, draft, found) == refused
     headline = [replace(found[0], title=WEEKS), found[1]]
     assert add_overlooked(answer, draft, headline) == answer
+
+
+def test_newest_first_reorders_only_the_dated_sentences() -> None:
+    found = evidence("a", "b", "c", "d")
+    dates = ["2025-03-16", None, "2025-11-23", "2025-04-01"]
+    found = [replace(e, date=d) for e, d in zip(found, dates, strict=True)]
+    assert [e.text for e in newest_first(found)] == ["c", "b", "d", "a"]

@@ -234,3 +234,23 @@ def test_llm_down_on_weak_evidence_abstains(settings: Settings) -> None:
     answer = pipeline.ask(QUESTION)
     assert (answer.answered, answer.text, answer.citations) == (False, NO_ANSWER, [])
     assert answer.retrieval_only and answer.notice and answer.evidence
+
+
+def test_a_question_about_the_latest_puts_the_newest_dated_report_first(
+    fake_pipeline: Pipeline, settings: Settings
+) -> None:
+    talks = "The Zyxbridge ceasefire talks between Quokkavia and Norland"
+    reports = {
+        "old.txt": ("2025-03-02", f"{talks} stalled over the border line."),
+        "new.txt": ("2025-06-20", f"{talks} ended with a signed border accord."),
+        "undated.txt": (None, f"{talks} were postponed by a week."),
+    }
+    for name, (date, sentence) in reports.items():
+        dateline = f"date {date} By Ann Smith, Wire\n\n" if date else ""
+        (settings.corpus_dir / name).write_text(f"{dateline}{sentence}\n", encoding="utf-8")
+    fake_pipeline.ingest(progress=False)
+    asked = "the Zyxbridge ceasefire talks between Quokkavia and Norland"
+
+    latest = [e.source for e in fake_pipeline.evidence(f"What is the latest on {asked}?") if e.source in reports]
+    assert set(latest) == set(reports)
+    assert [s for s in latest if reports[s][0]] == ["new.txt", "old.txt"]

@@ -113,3 +113,23 @@ def test_a_follower_with_no_name_or_figure_takes_no_evidence_place() -> None:
     # Chunk 0 holds the lead and the vague sentence after it; chunk 1 "better" and the named one after it.
     ranked = _cover_chunks([lead, vague, better, named], owners=[0, 0, 1, 1], limit=3)
     assert ranked == [lead, better, named, vague]
+
+
+def test_a_retrieved_chunk_carries_the_sentences_of_its_article_just_before_it(
+    fake_pipeline: Pipeline, corpus: Path
+) -> None:
+    from rag.chunking import split_sentences
+    from rag.retrieval import LEAD_IN_SENTENCES
+
+    fake_pipeline.ingest(progress=False)
+    question = "Putin said that Moscow agreed with the proposal in theory but set tough conditions."
+    vector = fake_pipeline.embedder.embed([question])[0]
+    chunks = fake_pipeline.retriever.retrieve(question, vector, 10)
+    later = [c for c in chunks if not c.id.endswith("::0")]
+    assert later, "the seeds have articles longer than one chunk"
+    for chunk in later:
+        text = (corpus / chunk.source).read_text(encoding="utf-8")
+        first = chunk.sentences[0][0]
+        before = [(s, e, text[s:e]) for s, e in split_sentences(text) if e <= first][-LEAD_IN_SENTENCES:]
+        assert chunk.lead_in == tuple(before)
+    assert all(c.lead_in == () for c in chunks if c.id.endswith("::0"))

@@ -1,5 +1,17 @@
+import pytest
+
 from rag.embedding import FakeEmbedder
-from rag.verification import HeuristicVerifier, cited, claim_entities, claim_numbers, missing_terms, negated
+from rag.verification import (
+    HeuristicVerifier,
+    cited,
+    claim_entities,
+    claim_numbers,
+    missing_terms,
+    negated,
+    novel_words,
+    speakers_in,
+    without_asked_dates,
+)
 
 
 def test_numbers_are_normalised_across_spellings() -> None:
@@ -18,11 +30,65 @@ def test_entities_skip_sentence_starters_and_titles() -> None:
     }
 
 
-def test_missing_terms_allow_the_question_framing() -> None:
+def test_names_and_numbers_must_be_in_the_cited_text_whatever_the_question_says() -> None:
     quote = "The Kremlin described the talks as constructive."
-    claim = "The Kremlin called the Moscow talks with Witkoff constructive."
-    assert missing_terms(claim, quote) == ["Moscow", "Witkoff"]
-    assert missing_terms(claim, quote, question="How did the Kremlin describe Witkoff's Moscow talks?") == []
+    claim = "The Kremlin called the Geneva talks with Witkoff constructive."
+    assert missing_terms(claim, quote) == ["Geneva", "Witkoff"]
+    assert missing_terms(claim, quote, question="How did the Kremlin describe Witkoff's Geneva talks?") == [
+        "Geneva",
+        "Witkoff",
+    ]
+    assert missing_terms("The talks lasted 3 hours.", "The talks lasted hours.", question="Did they last 3 hours?") == [
+        "3"
+    ]
+
+
+def test_a_name_the_question_uses_may_be_another_name_of_the_same_country_in_the_cited_text() -> None:
+    quote = "Reports suggest Ukraine would be expected to give up land under a US peace proposal."
+    claim = "The American blueprint asked Kyiv to give up land."
+    assert missing_terms(claim, quote) == ["American", "Kyiv"]
+    assert missing_terms(claim, quote, question="What did the American blueprint ask Kyiv to give up?") == []
+    # A city is not its country: "talks in Moscow" needs Moscow, unless the reader said Moscow.
+    assert missing_terms("Talks were held in Moscow.", "Talks were held in Russia.") == ["Moscow"]
+
+
+def test_a_compound_name_is_found_by_its_parts() -> None:
+    quote = "On 23 November, the US and Ukrainian delegations discussed the draft agreement."
+    assert missing_terms("The US-Ukraine talks took place on 23 November.", quote) == []
+    assert missing_terms("The US-Russia talks took place on 23 November.", quote) == ["US-Russia"]
+    assert novel_words("Trump spent the weekend at Mar-a-Lago.", "after his weekend at Mar-a-Lago, Trump spent") == []
+
+
+@pytest.mark.parametrize(
+    ("claim", "question", "trimmed"),
+    [
+        (
+            "The ceasefire Ukraine agreed to in March 2025 was 30 days.",
+            "How long was the ceasefire Ukraine agreed to in March 2025?",
+            "The ceasefire Ukraine agreed to was 30 days.",
+        ),
+        (
+            "The November US plan set a ceiling.",
+            "What ceiling did the November US plan set?",
+            "The US plan set a ceiling.",
+        ),
+        (
+            "In March 2025, Ukraine agreed, on Tuesday, to a ceasefire.",
+            "What in March 2025 on Tuesday?",
+            "Ukraine agreed to a ceasefire.",
+        ),
+        (
+            "Witkoff met Putin in Moscow in April [2].",
+            "Where did Witkoff meet Putin in April?",
+            "Witkoff met Putin in Moscow.",
+        ),
+        # The model's own date is left for verification to judge; so is a question with no date.
+        ("Putin spoke on 21 November.", "When did Putin speak in November?", "Putin spoke on 21 November."),
+        ("Putin spoke on Friday.", "When did Putin speak?", "Putin spoke on Friday."),
+    ],
+)
+def test_only_the_dates_the_question_gave_are_dropped(claim: str, question: str, trimmed: str) -> None:
+    assert without_asked_dates(claim, question) == trimmed
 
 
 def test_negation_words_that_deny() -> None:
@@ -93,20 +159,89 @@ def test_a_claim_putting_words_in_a_named_speakers_mouth_is_not_supported() -> N
     putin = cited("The text is not being discussed with us in detail, said Putin on 21 November.", None, None, None)
     claim = "Putin stated that he did not expect a quick breakthrough after the talks in Geneva."
     question = "What did Putin say during the US-Ukraine talks in Geneva?"
-    # The question names Putin, which would vouch for the name; it does not vouch for the speaker.
-    verdict = verifier.verify(claim, [chancellor], question)
-    assert not verdict.supported and "Putin say it" in verdict.reason
+    assert not verifier.verify(claim, [chancellor], question).supported
     # Nor does a second citation that names Putin saying something else.
-    assert not verifier.verify(claim, [chancellor, putin], question).supported
-    named = cited("Putin stated that he did not expect a quick breakthrough after the talks.", None, None, None)
+    verdict = verifier.verify(claim, [chancellor, putin], question)
+    assert not verdict.supported and "Putin say it" in verdict.reason
+    named = cited(
+        "Putin stated that he did not expect a quick breakthrough after the talks in Geneva.", None, None, None
+    )
     assert verifier.verify(claim, [named], question).supported
 
 
-def test_a_speaker_given_only_as_he_may_be_the_one_named() -> None:
+def test_a_sentence_that_names_someone_taking_part_does_not_have_them_talking() -> None:
+    verifier = HeuristicVerifier(FakeEmbedder(), min_similarity=0.0)
+    trump = cited(
+        "US President Donald Trump has said Russia and Ukraine “are very close to a deal”, hours after his envoy "
+        "Steve Witkoff and Russian President Vladimir Putin held talks in Moscow.",
+        None,
+        None,
+        None,
+    )
+    verdict = verifier.verify("Putin said Russia and Ukraine are very close to a deal.", [trump])
+    assert not verdict.supported and "Putin say it" in verdict.reason
+    assert verifier.verify("Trump said Russia and Ukraine are very close to a deal.", [trump]).supported
+    # Of two speakers in one sentence, each says only their own clause.
+    both = cited(
+        "Trump said it had been a “good day” of negotiations, while the Kremlin described the talks as “constructive”.",
+        None,
+        None,
+        None,
+    )
+    assert verifier.verify("The Kremlin described the talks as constructive.", [both]).supported
+    verdict = verifier.verify("The Kremlin said it had been a good day of negotiations.", [both])
+    assert not verdict.supported and "Kremlin say it" in verdict.reason
+    # Nor does a headline that names him: the Kremlin's words stay the Kremlin's.
+    kremlin = cited("The Kremlin described the talks as constructive.", None, None, "Putin and Witkoff meet")
+    assert not verifier.verify("Putin described the talks as constructive.", [kremlin]).supported
+
+
+@pytest.mark.parametrize(
+    ("sentence", "speakers"),
+    [
+        ("Dmitry Peskov noted that discussing the document via media is inappropriate.", {"Dmitry", "Peskov"}),
+        ("US President Donald Trump has said Russia and Ukraine are close to a deal.", {"US", "Donald", "Trump"}),
+        (
+            '"It could serve as a basis," said President of Russia Vladimir Putin on 21 November.',
+            {"Russia", "Vladimir", "Putin"},
+        ),
+        ("The three-hour talks were described as “very useful” by Putin aide Yuri Ushakov.", {"Yuri", "Ushakov"}),
+        (
+            "Moscow remains open to them, according to press secretary Dmitry Peskov as reported by RBC.",
+            {"Dmitry", "Peskov"},
+        ),
+        (
+            "Trump said it had been a good day, while the Kremlin described the talks as constructive.",
+            {"Trump", "Kremlin"},
+        ),
+        ("“Overall, the situation is starting to move,” he said.", set()),
+        ("Trump – who spoke to reporters in Rome – has said he would support Russia keeping Crimea.", set()),
+    ],
+)
+def test_speakers_are_the_names_the_sentence_has_talking(sentence: str, speakers: set[str]) -> None:
+    assert speakers_in(sentence) == speakers
+
+
+def test_words_in_quotation_marks_must_be_the_cited_sentences_own() -> None:
+    verifier = HeuristicVerifier(FakeEmbedder(), min_similarity=0.0)
+    source = [cited("The Kremlin described the talks as “constructive”.", None, None, None)]
+    assert verifier.verify("The Kremlin called the talks “constructive”.", source).supported
+    verdict = verifier.verify("The Kremlin called the talks “productive”.", source)
+    assert not verdict.supported and "productive" in verdict.reason
+
+
+def test_a_speaker_given_only_as_he_is_named_by_the_sentences_before() -> None:
     verifier = HeuristicVerifier(FakeEmbedder(), min_similarity=0.0)
     quote = "“I'll be speaking to President Putin on Tuesday,” he told reporters on board Air Force One."
     claim = "Trump said he would be speaking to Putin on Tuesday."
-    assert verifier.verify(claim, [cited(quote, None, None, None)], "When will Trump speak to Putin?").supported
+    before = "Trump’s comments come after he announced a ceasefire."
+    question = "When will Trump speak to Putin?"
+    assert verifier.verify(claim, [cited(quote, None, None, None, context=before)], question).supported
+    # Without the sentence that says who "he" is, the cited text does not name Trump; with one
+    # naming someone else, he is not the one talking.
+    assert not verifier.verify(claim, [cited(quote, None, None, None)], question).supported
+    other = "Witkoff spoke to reporters afterwards."
+    assert not verifier.verify(claim, [cited(quote, None, None, None, context=other)], question).supported
 
 
 def test_the_sentence_before_says_who_not_what() -> None:
