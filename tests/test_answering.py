@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from rag.answering import abstain, add_overlooked, check_draft, finish
+from rag.answering import Checked, abstain, add_overlooked, check_draft, finish
 from rag.citations import Answer
 from rag.embedding import FakeEmbedder
 from rag.evidence import Evidence, newest_first, select_evidence
@@ -173,20 +173,25 @@ def test_a_pronoun_sentence_after_a_pronoun_sentence_keeps_the_sentence_that_nam
     assert context[sentences[3]] is None  # it says who it is about
 
 
+def contexts_and_check(
+    sentences: list[str], question: str, quoted: int, claim: str
+) -> tuple[dict[str, str | None], Checked]:
+    """Each sentence's context as evidence selection gives it, and the claim checked against the
+    `quoted` sentence alone."""
+    found = select_evidence(question, *one_chunk(sentences), len(sentences))
+    cites = [e for e in found if e.text == sentences[quoted]]
+    return {e.text: e.context for e in found}, check_draft(question, f"{claim} [1].", cites, lexical_verifier())
+
+
 def test_a_sentence_opening_a_quotation_is_given_the_sentence_that_closes_it_and_names_the_speaker() -> None:
     sentences = [
         '"I believe it could serve as the basis for a final peaceful settlement.',
         'However, the text is not being discussed with us in detail," said Putin on 21 November.',
         "Talks are expected next week.",
     ]
-    found = select_evidence("What did Putin say?", *one_chunk(sentences), 3)
-    context = {e.text: e.context for e in found}
-    assert context[sentences[0]] == sentences[1]
-    assert context[sentences[1]] is None and context[sentences[2]] is None
     claim = "Putin said the plan could serve as the basis for a final peaceful settlement"
-    checked = check_draft(
-        "What did Putin say?", f"{claim} [1].", [e for e in found if e.text == sentences[0]], lexical_verifier()
-    )
+    context, checked = contexts_and_check(sentences, "What did Putin say?", 0, claim)
+    assert context == {sentences[0]: sentences[1], sentences[1]: None, sentences[2]: None}
     assert checked.kept == [(f"{claim}.", [0])]
 
 
@@ -196,14 +201,10 @@ def test_a_speaker_given_as_he_after_a_quotation_is_named_by_the_sentence_before
         "“We’re doing pretty well, I think, with Russia.",
         "I’ll be speaking to President Putin on Tuesday,” he told reporters on board Air Force One.",
     ]
-    found = select_evidence("Where was Trump when he spoke to reporters?", *one_chunk(sentences), 3)
-    context = {e.text: e.context for e in found}
+    claim = "Trump told reporters on board Air Force One"
+    context, checked = contexts_and_check(sentences, "Where was Trump when he spoke to reporters?", 2, claim)
     assert context[sentences[2]] == f"{sentences[0]} {sentences[1]}"
-    told = [e for e in found if e.text == sentences[2]]
-    checked = check_draft(
-        "Where was Trump?", "Trump told reporters on board Air Force One [1].", told, lexical_verifier()
-    )
-    assert checked.kept == [("Trump told reporters on board Air Force One.", [0])]
+    assert checked.kept == [(f"{claim}.", [0])]
 
 
 def test_a_chunk_opening_with_he_is_resolved_by_the_sentences_of_the_chunk_before_it() -> None:
