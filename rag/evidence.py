@@ -24,6 +24,7 @@ from rag.verification import (
     speakers_in,
 )
 
+Sentence = tuple[int, int, str]  # start and end offsets in the article, and the text
 KEYWORD_WEIGHT = 0.4
 DUPLICATE_SIMILARITY = 0.9
 # Within an article known to repeat another (rag/duplicates.py), a paraphrase is the same report.
@@ -73,7 +74,7 @@ class Evidence:
     also_reported_by: tuple[str, ...] = ()
     author: str | None = None
     # The sentences (start, end, text) that say who or what this one is about (`needs_context`).
-    context_sentences: tuple[tuple[int, int, str], ...] = field(default=(), repr=False)
+    context_sentences: tuple[Sentence, ...] = field(default=(), repr=False)
     vague: bool = field(default=False, repr=False)  # no name, no figure, one word in common with the question
 
     @property
@@ -128,11 +129,10 @@ def select_evidence(
     seen: set[tuple[str, int]] = set()
     candidates: list[tuple[RetrievedChunk, int, int, str]] = []
     # Who or what a sentence is about, or who is talking in it, when the sentence does not say.
-    contexts: dict[tuple[str, int], tuple[tuple[int, int, str], ...]] = {}
+    contexts: dict[tuple[str, int], tuple[Sentence, ...]] = {}
     for chunk in chunks:
-        recent: list[
-            tuple[tuple[int, int, str], bool]
-        ] = []  # sentences before, newest last, and whether each names its subject
+        # The sentences before, newest last, each with whether it names its own subject.
+        recent: list[tuple[Sentence, bool]] = []
         quoting: list[int] = []  # sentences of a quotation whose closing sentence is still to come
         lead_in = len(chunk.lead_in)
         for position, (start, end, text) in enumerate([*chunk.lead_in, *chunk.sentence_texts()]):
@@ -186,19 +186,19 @@ def select_evidence(
                 context_sentences=contexts.get((chunk.source, start), ()),
                 vague=len(asked & sentence_words) <= 1
                 and not is_specific(text)
-                and not asked & keywords(" ".join(speakers_of(contexts.get((chunk.source, start), ())))),
+                and not asked & keywords(" ".join(_speakers_of(contexts.get((chunk.source, start), ())))),
             )
         )
     kept = _credit_twins(_fold_duplicates(_cover_chunks(scored, owners, limit), limit), twins, embedder)
     return sorted(kept, key=_rank, reverse=True)
 
 
-def _says_who(recent: Sequence[tuple[tuple[int, int, str], bool]]) -> tuple[tuple[int, int, str], ...]:
+def _says_who(recent: Sequence[tuple[Sentence, bool]]) -> tuple[Sentence, ...]:
     """The sentences before one that does not say who or what it is about, back to the nearest that
     does: "Putin's response has been ambiguous. He said that ... . But he also ...", or, for '...,"
     he told reporters', the sentence before the quotation began. Empty when one of them is text
     addressed to a model."""
-    taken: list[tuple[int, int, str]] = []
+    taken: list[Sentence] = []
     for sentence, anchor in reversed(recent):
         if _INSTRUCTION.search(sentence[2]):
             return ()
@@ -217,8 +217,9 @@ def newest_first(evidence: Sequence[Evidence]) -> list[Evidence]:
     return [next(order) if e.date else e for e in evidence]
 
 
-def speakers_of(context: Sequence[tuple[int, int, str]]) -> set[str]:
-    return set().union(*(speakers_in(text) for *_, text in context)) if context else set()
+def _speakers_of(context: Sequence[Sentence]) -> set[str]:
+    """Who the sentences that say who a sentence is about have talking."""
+    return set().union(*(speakers_in(text) for *_, text in context))
 
 
 def _rank(item: Evidence) -> float:

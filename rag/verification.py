@@ -200,7 +200,7 @@ def cited(
     context: str | None = None,
 ) -> Cited:
     """What a citation vouches for: the quoted sentence, who published it, who wrote it and when,
-    and the sentence that says who is speaking (`needs_context`)."""
+    its headline, and the sentences that say who is speaking (`needs_context`)."""
     when = " ".join(filter(None, [date, spelled_date(date)]))
     return Cited(quote, " ".join(filter(None, [outlet, author])), when, context or "", title or "")
 
@@ -216,32 +216,34 @@ def _mentions(text_lower: str, word: str) -> bool:
 # "asked Kyiv to give up", an answer may say Kyiv where the cited sentence says Ukraine; "talks in
 # Moscow" is not supported by a sentence that says only "Russia" unless the reader asked so.
 _SAME_COUNTRY = (
-    ("us", "u.s", "united states", "america", "american", "americans", "washington", "white house"),
-    ("ukraine", "ukrainian", "ukrainians", "kyiv", "kiev"),
-    ("russia", "russian", "russians", "moscow", "kremlin"),
-    ("uk", "u.k", "britain", "british", "london"),
-    ("china", "chinese", "beijing"),
-    ("germany", "german", "germans", "berlin"),
-    ("france", "french", "paris"),
-    ("india", "indian", "indians", "new delhi", "delhi"),
+    ("US", "U.S.", "United States", "America", "American", "Americans", "Washington", "White House"),
+    ("Ukraine", "Ukrainian", "Ukrainians", "Kyiv", "Kiev"),
+    ("Russia", "Russian", "Russians", "Moscow", "Kremlin"),
+    ("UK", "U.K.", "Britain", "British", "London"),
+    ("China", "Chinese", "Beijing"),
+    ("Germany", "German", "Germans", "Berlin"),
+    ("France", "French", "Paris"),
+    ("India", "Indian", "Indians", "New Delhi", "Delhi"),
 )
-_ALIASES = {name: group for group in _SAME_COUNTRY for name in group}
+_ALIASES = {name.lower().rstrip("."): group for group in _SAME_COUNTRY for name in group}
 
 
-def _named(text_lower: str, name: str, question_lower: str) -> bool:
+def _named(text: str, name: str, question_lower: str) -> bool:
     """Does the text name this, allowing inflection ("Crimean"), the parts of a compound
     ("US-Ukraine talks"), and, for a name the question uses, another name of the same country?"""
-    if _mentions(text_lower, name):
+    if _mentions(text.lower(), name):
         return True
     parts = [p for p in re.split(r"[-–]", name) if p[:1].isupper()]
     if len(parts) > 1:
-        return all(_named(text_lower, part, question_lower) for part in parts)
+        return all(_named(text, part, question_lower) for part in parts)
     aliases = _ALIASES.get(name.lower().rstrip("."), ())
-    return bool(aliases) and _mentions(question_lower, name) and any(_has_word(text_lower, a) for a in aliases)
+    return bool(aliases) and _mentions(question_lower, name) and any(_has_name(text, a) for a in aliases)
 
 
-def _has_word(text_lower: str, word: str) -> bool:
-    return re.search(rf"(?<![\w.]){re.escape(word)}(?!\w)", text_lower) is not None
+def _has_name(text: str, name: str) -> bool:
+    """The name as a whole word; an abbreviation in capitals only ("US", not the pronoun "us")."""
+    flags = 0 if name.replace(".", "").isupper() else re.IGNORECASE
+    return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text, flags) is not None
 
 
 def missing_terms(claim: str, cited_text: str, question: str = "", names_text: str | None = None) -> list[str]:
@@ -255,7 +257,7 @@ def missing_terms(claim: str, cited_text: str, question: str = "", names_text: s
     (the cited text with what says who a pronoun is), when given.
     """
     known_numbers = claim_numbers(cited_text)
-    known = (cited_text if names_text is None else names_text).lower()
+    known = cited_text if names_text is None else names_text
     asked = question.lower()
     missing = sorted(n for n in claim_numbers(claim) if n not in known_numbers)
     missing += sorted(e for e in claim_entities(claim) if not _named(known, e, asked))

@@ -48,6 +48,9 @@ def test_a_name_the_question_uses_may_be_another_name_of_the_same_country_in_the
     claim = "The American blueprint asked Kyiv to give up land."
     assert missing_terms(claim, quote) == ["American", "Kyiv"]
     assert missing_terms(claim, quote, question="What did the American blueprint ask Kyiv to give up?") == []
+    # "US" is an abbreviation in capitals, not the pronoun "us".
+    us = missing_terms("The American plan was discussed.", "It is not being discussed with us.", "The American plan?")
+    assert us == ["American"]
     # A city is not its country: "talks in Moscow" needs Moscow, unless the reader said Moscow.
     assert missing_terms("Talks were held in Moscow.", "Talks were held in Russia.") == ["Moscow"]
 
