@@ -74,13 +74,16 @@ class BaselineSystem:
 
     name = "baseline"
 
-    def __init__(self, settings: Settings | None = None, similarity_top_k: int = 3) -> None:
+    def __init__(
+        self, settings: Settings | None = None, similarity_top_k: int = 3, shared_with: BaselineSystem | None = None
+    ) -> None:
+        """`shared_with`: another baseline whose loaded models this one reuses (over its own corpus)."""
         self.settings = settings or Settings()
         self.similarity_top_k = similarity_top_k
         self._lock = threading.Lock()
-        self._embed_model: Any = None
+        self._embed_model: Any = shared_with._embed_model if shared_with else None
         self._index: Any = None
-        self._llm: Any = None
+        self._llm: Any = shared_with._llm if shared_with else None
         self._engine: Any = None
 
     @property

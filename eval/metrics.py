@@ -7,11 +7,14 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rag.chunking import split_sentences
 from rag.citations import Citation, marker_numbers, strip_markers
 from rag.prompts import NO_ANSWER
-from rag.verification import Verifier, cited
+
+if TYPE_CHECKING:
+    from eval.judge import Judge
 
 _FOLD = str.maketrans("’‘“”–—\u202f\u00a0", "''\"\"--  ")
 
@@ -48,6 +51,17 @@ def citations_verbatim(citations: Sequence[Citation], texts: Mapping[str, str]) 
 
 
 @dataclass(frozen=True)
+class JudgedClaim:
+    """One answer sentence, the citations it carries and the judge's probability that they state it."""
+
+    claim: str
+    cited: list[int]
+    evidence: list[str]
+    p_supported: float
+    contributing: int
+
+
+@dataclass(frozen=True)
 class Support:
     """Citation support of one answer, in the spirit of ALCE's citation recall and precision."""
 
@@ -55,38 +69,53 @@ class Support:
     supported: int
     citations: int
     contributing: int
+    claims: list[JudgedClaim]
 
 
-def citation_support(text: str, citations: Sequence[Citation], verifier: Verifier, question: str = "") -> Support:
-    """Check every answer sentence against the quotes it cites.
+def judge_claim(claim: str, cited: list[int], sources: list[str], judge: Judge, threshold: float = 0.5) -> JudgedClaim:
+    """Judge one claim on its cited texts, together and, for precision, each without the others."""
+    p = judge.p_supported(claim, sources) if sources else 0.0
+    contributing = 0
+    if p >= threshold and len(sources) == 1:
+        contributing = 1
+    elif p >= threshold:
+        for i, quote in enumerate(sources):
+            others = sources[:i] + sources[i + 1 :]
+            if judge.p_supported(claim, [quote]) >= threshold or judge.p_supported(claim, others) < threshold:
+                contributing += 1
+    return JudgedClaim(claim, cited, sources, round(p, 4), contributing)
 
-    A sentence is supported when its cited quotes, together, support it: every number, date and
-    named entity of the sentence is in the cited text, and the sentence is close to it in meaning
-    (the verifier's check). A citation contributes when it supports the sentence alone, or when
-    the others without it no longer do. Given the question, the question's other words count as
-    the reader's framing, as in the pipeline's own check (its names, numbers and dates never
-    do); without it, the cited text alone must carry every word (the strict reading).
+
+def evidence_text(citation: Citation) -> str:
+    """What a reader sees of a citation: the quote, after the sentence that says who it is about."""
+    return f"{citation.context} {citation.quote}" if citation.context else citation.quote
+
+
+def judge_support(text: str, citations: Sequence[Citation], judge: Judge, threshold: float = 0.5) -> Support:
+    """Ask the judge whether each answer sentence is stated by the quotes it cites.
+
+    A sentence is supported when the judge says its cited quotes, together, state it; a sentence
+    without a citation is unsupported. A citation contributes when it states the sentence alone,
+    or when the others without it no longer do (ALCE's citation precision).
     """
-    by_n = {c.n: cited(c.quote, c.outlet, c.date, c.title, c.author, c.context) for c in citations}
-    sentences = supported = cites = contributing = 0
+    by_n = {c.n: evidence_text(c) for c in citations}
+    claims = []
+    cites = 0
     for start, end in split_sentences(text):
         sentence = text[start:end]
         claim = strip_markers(sentence)
         if not claim or claim == NO_ANSWER:
             continue
-        sentences += 1
-        numbers = list(dict.fromkeys(marker_numbers(sentence)))
-        sources = [by_n[n] for n in numbers if n in by_n]
-        cites += len(numbers)
-        if not sources or not verifier.verify(claim, sources, question).supported:
-            continue
-        supported += 1
-        for i, quote in enumerate(sources):
-            others = sources[:i] + sources[i + 1 :]
-            alone = verifier.verify(claim, [quote], question).supported
-            if alone or not (others and verifier.verify(claim, others, question).supported):
-                contributing += 1
-    return Support(sentences, supported, cites, contributing)
+        numbers = [n for n in dict.fromkeys(marker_numbers(sentence)) if n in by_n]
+        cites += len(dict.fromkeys(marker_numbers(sentence)))
+        claims.append(judge_claim(claim, numbers, [by_n[n] for n in numbers], judge, threshold))
+    return Support(
+        sentences=len(claims),
+        supported=sum(c.p_supported >= threshold for c in claims),
+        citations=cites,
+        contributing=sum(c.contributing for c in claims),
+        claims=claims,
+    )
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -1,33 +1,38 @@
-"""Run the question set through one or more systems and score them."""
+"""Run question suites through one or more systems and score them; the judge scores citation support."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import platform
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from tqdm import tqdm
 
+from eval.judge import SUPPORT_THRESHOLD, Judge
 from eval.metrics import (
-    citation_support,
     citations_verbatim,
     first_relevant_rank,
     hit_rate,
+    judge_support,
     missing_facts,
     mrr,
     percentile,
 )
 from rag.citations import Answer
-from rag.verification import Verifier
 
 EVAL_DIR = Path(__file__).resolve().parent
 QUESTIONS = EVAL_DIR / "questions.jsonl"
 THRESHOLDS = EVAL_DIR / "thresholds.json"
+
+Split = Literal["dev", "test", "all"]
+SPLITS: tuple[Split, ...] = ("dev", "test", "all")
 
 
 @dataclass(frozen=True)
@@ -39,11 +44,25 @@ class Question:
     facts: list[list[str]]
     kind: str
     notes: str = ""
+    # "dev" questions may steer rules, thresholds and prompts; "test" questions are only reported.
+    split: str = "dev"
+    written: str = ""  # the date the question was written, so anyone can see what existed when a rule was chosen
+    fake: list[list[str]] = field(default_factory=list)  # a counterfactual claim some sources make instead
 
 
-def load_questions(path: Path = QUESTIONS) -> list[Question]:
+@dataclass(frozen=True)
+class Suite:
+    """A corpus folder and the questions asked of it."""
+
+    name: str
+    corpus_dir: Path
+    questions: list[Question]
+
+
+def load_questions(path: Path = QUESTIONS, split: Split = "all") -> list[Question]:
     with open(path, encoding="utf-8") as handle:
-        return [Question(**json.loads(line)) for line in handle if line.strip()]
+        questions = [Question(**json.loads(line)) for line in handle if line.strip()]
+    return [q for q in questions if split == "all" or q.split == split]
 
 
 class System(Protocol):
@@ -68,6 +87,8 @@ class Outcome:
     text: str
     missing: list[str]
     correct: bool
+    contested: bool  # some sources make a counterfactual claim instead of the true one
+    gave_fake: bool
     abstained_right: bool
     citations_verbatim: bool
     sentences: int
@@ -75,25 +96,25 @@ class Outcome:
     citations: int
     contributing: int
     rank: int | None
+    ranked: bool
     seconds: float
     first_token_seconds: float | None
     sources: list[str] = field(default_factory=list)
-    # Support counted without the question's words framing the claim: the cited text alone must carry it.
-    supported_strictly: int = 0
-    contributing_strictly: int = 0
+    claims: list[dict[str, Any]] = field(default_factory=list)
 
 
 def evaluate(
     system: System,
     questions: Sequence[Question],
     texts: dict[str, str],
-    verifier: Verifier,
+    judge: Judge | None,
     k: int,
     progress: bool = True,
 ) -> list[Outcome]:
+    """Ask every question; score facts, refusals, quotes at their offsets and, given a judge, support."""
     outcomes = []
     for q in tqdm(questions, desc=f"Eval {system.name}", unit="q", disable=not progress):
-        ranked = system.ranked_sources(q.question, k)
+        ranked = system.ranked_sources(q.question, k) if q.sources else []
         started = time.perf_counter()
         first: float | None = None
         answer: Answer | None = None
@@ -105,8 +126,7 @@ def evaluate(
         seconds = time.perf_counter() - started
         assert answer is not None
         missing = missing_facts(answer.text, q.facts) if answer.answered else [g[0] for g in q.facts]
-        support = citation_support(answer.text, answer.citations, verifier, q.question) if answer.answered else None
-        strict = citation_support(answer.text, answer.citations, verifier) if answer.answered else None
+        support = judge_support(answer.text, answer.citations, judge) if answer.answered and judge else None
         outcomes.append(
             Outcome(
                 id=q.id,
@@ -117,52 +137,66 @@ def evaluate(
                 text=answer.text,
                 missing=missing,
                 correct=q.answerable and answer.answered and not missing,
+                contested=bool(q.fake),
+                gave_fake=bool(q.fake) and answer.answered and not missing_facts(answer.text, q.fake),
                 abstained_right=answer.answered == q.answerable,
                 citations_verbatim=citations_verbatim(answer.citations, texts),
                 sentences=support.sentences if support else 0,
                 supported=support.supported if support else 0,
                 citations=support.citations if support else 0,
                 contributing=support.contributing if support else 0,
-                rank=first_relevant_rank(ranked, q.sources) if q.answerable else None,
+                rank=first_relevant_rank(ranked, q.sources) if q.answerable and q.sources else None,
+                ranked=q.answerable and bool(q.sources),
                 seconds=round(seconds, 3),
                 first_token_seconds=None if first is None else round(first, 3),
                 sources=[c.source for c in answer.citations],
-                supported_strictly=strict.supported if strict else 0,
-                contributing_strictly=strict.contributing if strict else 0,
+                claims=[asdict(c) for c in support.claims] if support else [],
             )
         )
     return outcomes
 
 
-def summarize(outcomes: Sequence[Outcome], k: int) -> dict[str, float]:
-    """Every metric by name; fractions in 0..1, times in seconds."""
+def summarize(outcomes: Sequence[Outcome], k: int, judged: bool = True) -> dict[str, float]:
+    """Every metric by name; fractions in 0..1, times in seconds. Judge figures carry a `judge_` prefix."""
     answerable = [o for o in outcomes if o.answerable]
-    ranks = [o.rank for o in answerable]
-    sentences = sum(o.sentences for o in outcomes)
-    citations = sum(o.citations for o in outcomes)
+    unanswerable = [o for o in outcomes if not o.answerable]
     latencies = [o.seconds for o in outcomes]
     firsts = [o.first_token_seconds for o in outcomes if o.first_token_seconds is not None]
-    return {
-        f"retrieval_hit_rate@{k}": hit_rate(ranks, k),
-        f"retrieval_mrr@{k}": mrr(ranks, k),
-        "answer_accuracy": _frac(sum(o.correct for o in answerable), len(answerable)),
-        "citation_integrity": _frac(sum(o.citations_verbatim for o in outcomes), len(outcomes)),
-        "citation_support_recall": _frac(sum(o.supported for o in outcomes), sentences),
-        "citation_support_precision": _frac(sum(o.contributing for o in outcomes), citations),
-        "citation_support_recall_strict": _frac(sum(o.supported_strictly for o in outcomes), sentences),
-        "citation_support_precision_strict": _frac(sum(o.contributing_strictly for o in outcomes), citations),
-        "abstention_accuracy": _frac(sum(o.abstained_right for o in outcomes), len(outcomes)),
-        "latency_p50_s": percentile(latencies, 50),
-        "latency_p95_s": percentile(latencies, 95),
-        "first_token_p50_s": percentile(firsts, 50),
-    }
+    metrics: dict[str, float] = {}
+    ranks = [o.rank for o in answerable if o.ranked]
+    if ranks:
+        metrics[f"retrieval_hit_rate@{k}"] = hit_rate(ranks, k)
+        metrics[f"retrieval_mrr@{k}"] = mrr(ranks, k)
+    if answerable:
+        metrics["answer_accuracy"] = _frac(sum(o.correct for o in answerable), len(answerable))
+        metrics["wrong_answer_rate"] = _frac(sum(o.answered and not o.correct for o in answerable), len(answerable))
+    if unanswerable:
+        metrics["rejection_rate"] = _frac(sum(not o.answered for o in unanswerable), len(unanswerable))
+    metrics["abstention_accuracy"] = _frac(sum(o.abstained_right for o in outcomes), len(outcomes))
+    conflicts = [o for o in answerable if o.contested]
+    if conflicts:
+        metrics["conflict_both_or_refusal"] = _frac(
+            sum((o.correct and o.gave_fake) or not o.answered for o in conflicts), len(conflicts)
+        )
+        metrics["conflict_fake_only"] = _frac(sum(o.gave_fake and not o.correct for o in conflicts), len(conflicts))
+        metrics["conflict_true_only"] = _frac(sum(o.correct and not o.gave_fake for o in conflicts), len(conflicts))
+    metrics["citation_integrity"] = _frac(sum(o.citations_verbatim for o in outcomes), len(outcomes))
+    if judged:
+        metrics["judge_support_recall"] = _frac(sum(o.supported for o in outcomes), sum(o.sentences for o in outcomes))
+        metrics["judge_support_precision"] = _frac(
+            sum(o.contributing for o in outcomes), sum(o.citations for o in outcomes)
+        )
+    metrics["latency_p50_s"] = percentile(latencies, 50)
+    metrics["latency_p95_s"] = percentile(latencies, 95)
+    metrics["first_token_p50_s"] = percentile(firsts, 50)
+    return metrics
 
 
 def _frac(part: float, whole: float) -> float:
     return part / whole if whole else math.nan
 
 
-def check_thresholds(metrics: dict[str, float], thresholds: dict[str, dict[str, float]]) -> list[str]:
+def check_thresholds(metrics: dict[str, float], thresholds: dict[str, Any]) -> list[str]:
     """List every metric that misses its threshold ("min" bounds below, "max" bounds above)."""
     failures = []
     for name, bound in thresholds.get("min", {}).items():
@@ -176,15 +210,16 @@ def check_thresholds(metrics: dict[str, float], thresholds: dict[str, dict[str, 
     return failures
 
 
-def load_thresholds(path: Path = THRESHOLDS) -> dict[str, dict[str, float]]:
+def load_thresholds(path: Path = THRESHOLDS) -> dict[str, dict[str, Any]]:
+    """Floors by suite name; a suite without an entry is reported, never gated."""
     with open(path, encoding="utf-8") as handle:
-        data: dict[str, dict[str, float]] = json.load(handle)
+        data: dict[str, dict[str, Any]] = json.load(handle)
     return data
 
 
 def format_table(columns: dict[str, dict[str, float]]) -> str:
     """Render metrics of one or more systems side by side."""
-    names = list(next(iter(columns.values())))
+    names = list(dict.fromkeys(n for metrics in columns.values() for n in metrics))
     width = max(len(n) for n in names) + 2
     header = "metric".ljust(width) + "".join(f"{system:>14}" for system in columns)
     rows = [header, "-" * len(header)]
@@ -197,22 +232,29 @@ def format_table(columns: dict[str, dict[str, float]]) -> str:
     return "\n".join(rows)
 
 
-def report(systems: dict[str, tuple[dict[str, float], list[Outcome]]], settings: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "machine": f"{platform.machine()}, {_cpu_count()} cores, Python {platform.python_version()}",
-        "settings": settings,
-        "systems": {
-            name: {"metrics": metrics, "questions": [asdict(o) for o in outcomes]}
-            for name, (metrics, outcomes) in systems.items()
-        },
-    }
+def format_report(data: dict[str, Any]) -> str:
+    """Every suite of a report as its own side-by-side table."""
+    blocks = []
+    for name, suite in data["suites"].items():
+        columns = {system: result["metrics"] for system, result in suite["systems"].items()}
+        blocks.append(f"{name} ({suite['questions']} questions)\n{format_table(columns)}")
+    return "\n\n".join(blocks)
 
 
-def _cpu_count() -> int:
-    import os
+def chart_view(data: dict[str, Any]) -> dict[str, Any]:
+    """The report as the chart draws it: one bar group per suite and metric, one bar per system."""
+    single = len(data["suites"]) == 1
+    systems: dict[str, dict[str, dict[str, float]]] = {}
+    for suite_name, suite in data["suites"].items():
+        for system, result in suite["systems"].items():
+            metrics = systems.setdefault(system, {"metrics": {}})["metrics"]
+            for metric, value in result["metrics"].items():
+                metrics[metric if single else f"{suite_name}: {metric}"] = value
+    return {"created": data["created"], "machine": data["machine"], "systems": systems}
 
-    return os.cpu_count() or 1
+
+def _machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count() or 1} cores, Python {platform.python_version()}"
 
 
 class PipelineSystem:
@@ -248,45 +290,109 @@ def spread(questions: Sequence[Question], limit: int | None) -> list[Question]:
     return [questions[int(i * step)] for i in range(max(limit, 0))]
 
 
-def run_eval(
+def seed_suite(split: Split, questions_path: Path = QUESTIONS, corpus_dir: Path | None = None) -> Suite:
+    """The question file's `split` over the corpus folder (default: the configured one)."""
+    from rag.config import Settings
+
+    return Suite(split, corpus_dir or Settings().corpus_dir, load_questions(questions_path, split))
+
+
+def run_suites(
+    suites: Sequence[Suite],
     *,
     k: int = 10,
     out: Path | None = None,
     chart: Path | None = None,
     compare_baseline: bool = False,
-    questions_path: Path = QUESTIONS,
     limit: int | None = None,
+    judge: Judge | None = None,
     progress: bool = True,
 ) -> tuple[dict[str, Any], list[str]]:
-    """Score our pipeline (and optionally the stock baseline) and check the thresholds."""
+    """Score our pipeline (and optionally the stock baseline) on each suite, each over its own index.
+
+    A suite over the configured corpus uses the configured index; any other corpus is indexed in a
+    temporary folder. The models load once and serve every suite. Returns the report and every
+    miss of a floor in `eval/thresholds.json` (floors are kept by suite name).
+    """
     from rag import get_pipeline
-    from rag.verification import HeuristicVerifier
+    from rag.pipeline import Pipeline
 
     if compare_baseline:
-        from eval.baseline import check_installed
+        from eval.baseline import BaselineSystem, check_installed
 
         check_installed()
-    pipeline = get_pipeline()
-    pipeline.ensure_index()
-    questions = spread(load_questions(questions_path), limit)
-    texts = corpus_texts(pipeline.settings.corpus_dir)
-    verifier = HeuristicVerifier(pipeline.embedder)
-    systems: list[System] = [PipelineSystem(pipeline)]
-    if compare_baseline:
-        from eval.baseline import BaselineSystem
-
-        systems.append(BaselineSystem(pipeline.settings))
-    results = {}
-    for system in systems:
-        outcomes = evaluate(system, questions, texts, verifier, k, progress)
-        results[system.name] = (summarize(outcomes, k), outcomes)
-    settings = pipeline.settings.model_dump(mode="json", exclude={"llm_api_key"})
-    data = report(results, settings)
+    base = get_pipeline()
+    thresholds = load_thresholds()
+    report: dict[str, Any] = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "machine": _machine(),
+        "settings": base.settings.model_dump(mode="json", exclude={"llm_api_key"}),
+        "judge": {"name": judge.name, "threshold": SUPPORT_THRESHOLD} if judge else None,
+        "suites": {},
+    }
+    failures = []
+    baseline: Any = None
+    with tempfile.TemporaryDirectory(prefix="rag-eval-") as work:
+        for suite in suites:
+            if suite.corpus_dir.resolve() == base.settings.corpus_dir.resolve():
+                pipeline, settings = base, base.settings
+            else:
+                settings = base.settings.model_copy(
+                    update={"corpus_dir": suite.corpus_dir, "index_dir": Path(work) / suite.name / "index"}
+                )
+                pipeline = Pipeline(settings, embedder=base.embedder, llm=base.llm)
+            pipeline.ensure_index()
+            systems: list[System] = [PipelineSystem(pipeline)]
+            if compare_baseline:
+                baseline = BaselineSystem(settings, shared_with=baseline)
+                systems.append(baseline)
+            questions = spread(suite.questions, limit)
+            texts = corpus_texts(suite.corpus_dir)
+            results: dict[str, dict[str, Any]] = {}
+            for system in systems:
+                outcomes = evaluate(system, questions, texts, judge, k, progress)
+                results[system.name] = {
+                    "metrics": summarize(outcomes, k, judged=judge is not None),
+                    "questions": [asdict(o) for o in outcomes],
+                }
+            report["suites"][suite.name] = {
+                "corpus": str(suite.corpus_dir),
+                "questions": len(questions),
+                "systems": results,
+            }
+            if suite.name in thresholds:
+                floors = thresholds[suite.name]
+                failures += [f"{suite.name}: {f}" for f in check_thresholds(results["ours"]["metrics"], floors)]
     if out:
-        out.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     if chart:
         from eval.chart import render_chart
 
-        render_chart(data, chart)
-    failures = check_thresholds(results["ours"][0], load_thresholds())
-    return data, failures
+        render_chart(chart_view(report), chart)
+    return report, failures
+
+
+def rejudge(data: dict[str, Any], judge: Judge, k: int = 10) -> dict[str, Any]:
+    """Judge a report's answers again, with another judge, from the claims and evidence it stored.
+
+    The systems are not run again: each claim keeps the cited texts it was judged on. Every
+    suite's figures are recomputed, so a report can be brought to a changed judge in minutes.
+    """
+    from eval.metrics import JudgedClaim, judge_claim
+
+    for suite in data["suites"].values():
+        for result in suite["systems"].values():
+            outcomes = []
+            for row in result["questions"]:
+                claims = [JudgedClaim(**c) for c in row["claims"]]
+                rejudged = [judge_claim(c.claim, c.cited, c.evidence, judge) for c in claims]
+                row |= {
+                    "claims": [asdict(c) for c in rejudged],
+                    "supported": sum(c.p_supported >= SUPPORT_THRESHOLD for c in rejudged),
+                    "contributing": sum(c.contributing for c in rejudged),
+                }
+                outcomes.append(Outcome(**row))
+            result["metrics"] = summarize(outcomes, k, judged=True)
+    data["judge"] = {"name": judge.name, "threshold": SUPPORT_THRESHOLD}
+    return data

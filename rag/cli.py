@@ -46,13 +46,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--show-removed", action="store_true", help="list draft sentences verification removed")
     p.set_defaults(run=_chat)
 
-    p = sub.add_parser("eval", help="score the pipeline on the question set")
+    p = sub.add_parser("eval", help="score the pipeline on a question suite, optionally against the stock baseline")
+    p.add_argument("--split", choices=["dev", "test", "all"], default="dev", help="seed questions to ask (default dev)")
+    p.add_argument("--suite", choices=["seeds", "rgb"], default="seeds", help="seeds, or the RGB benchmark's corpora")
+    p.add_argument("--rgb-items", type=Path, help="RGB items (JSON lines); default ../shared/benchmarks/rgb/")
+    p.add_argument("--corpus", type=Path, help="your own folder of articles to evaluate on (with --questions)")
+    p.add_argument("--questions", type=Path, help="question set (JSON lines); default eval/questions.jsonl")
     p.add_argument("--out", type=Path, help="write the JSON report here")
+    p.add_argument("--chart", type=Path, help="render the metrics as a PNG here")
     p.add_argument("--k", type=int, default=10, help="rank cut-off for retrieval metrics")
     p.add_argument("--compare-baseline", action="store_true", help="also score the stock llama-index pipeline")
-    p.add_argument("--chart", type=Path, help="render the metrics as a PNG here")
-    p.add_argument("--questions", type=Path, help="question set (JSON lines); default eval/questions.jsonl")
-    p.add_argument("--limit", type=int, help="only N questions, spread evenly over the set")
+    p.add_argument("--limit", type=int, help="only N questions per suite, spread evenly over it")
+    p.add_argument("--no-judge", action="store_true", help="skip the LLM support judge (faster; no judge_ figures)")
+    p.add_argument("--measure-judge", action="store_true", help="also measure the judge on eval/judge_pairs.jsonl")
+    p.add_argument(
+        "--rejudge", type=Path, metavar="REPORT", help="judge a saved report's answers again; no system runs"
+    )
     p.set_defaults(run=_eval)
 
     p = sub.add_parser("doctor", help="check the models, the index and the backends; say how to fix problems")
@@ -153,22 +162,10 @@ def _source_lines(
 
 def _eval(args: argparse.Namespace) -> int:
     try:
-        from eval.run import QUESTIONS, format_table, run_eval
+        from eval.cli import run_from_args
     except ImportError as exc:
         raise RagError(f"The eval needs the project checkout and its test extras: {exc}") from exc
-
-    data, failures = run_eval(
-        k=args.k,
-        out=args.out,
-        chart=args.chart,
-        compare_baseline=args.compare_baseline,
-        questions_path=args.questions or QUESTIONS,
-        limit=args.limit,
-    )
-    print(format_table({name: system["metrics"] for name, system in data["systems"].items()}))
-    for failure in failures:
-        print(f"FAIL {failure}", file=sys.stderr)
-    return 1 if failures else 0
+    return run_from_args(args)
 
 
 def _doctor(args: argparse.Namespace) -> int:

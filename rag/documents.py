@@ -31,7 +31,10 @@ class Article:
 def decode(data: bytes, name: str) -> str:
     """Decode bytes as UTF-8 or UTF-16 (with BOM), falling back to Windows-1252/Latin-1."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:  # an odd byte count or a lone surrogate
+            raise RagError(f"{name}: starts like UTF-16 text but is not valid UTF-16 ({exc.reason}).") from exc
     if b"\x00" in data:
         raise RagError(f"{name}: looks like a binary file (NUL bytes); only text articles can be indexed.")
     try:

@@ -64,6 +64,8 @@ FILES = [
     BadFile("blank.md", write(b" \n\t\n"), refusal="no text to index"),
     BadFile("photo.txt", write(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4), refusal="binary"),
     BadFile("huge.txt", huge, refusal="over the 20 MB limit"),
+    BadFile("odd16.txt", write(b"\xff\xfeA\x00B\x00C\x00D"), refusal="not valid UTF-16"),  # odd byte count
+    BadFile("surrogate.txt", write(b"\xff\xfeA\x00\x00\xd8B\x00"), refusal="not valid UTF-16"),  # lone surrogate
     BadFile("link.txt", symlink_out, refusal="symlink pointing outside the corpus"),
     BadFile(
         "latin1.txt",

@@ -3,11 +3,12 @@ import math
 
 import pytest
 
+from eval.judge import FakeJudge
 from eval.metrics import (
-    citation_support,
     citations_verbatim,
     first_relevant_rank,
     hit_rate,
+    judge_support,
     missing_facts,
     mrr,
     normalise,
@@ -15,9 +16,7 @@ from eval.metrics import (
 )
 from eval.run import check_thresholds, load_questions, spread
 from rag.citations import Citation
-from rag.embedding import FakeEmbedder
 from rag.errors import RagError
-from rag.verification import HeuristicVerifier
 
 
 def test_fact_variants_match_after_normalising() -> None:
@@ -47,27 +46,23 @@ def test_citations_verbatim() -> None:
     assert not citations_verbatim([good], {})
 
 
-def test_citation_support_recall_and_precision() -> None:
-    verifier = HeuristicVerifier(FakeEmbedder())
+def test_judge_support_recall_and_precision() -> None:
     troops = Citation(n=1, source="a", quote="The plan caps the army at 600,000 troops.", start=0, end=1)
-    unrelated = Citation(n=2, source="b", quote="Merz spoke in Berlin about red lines.", start=0, end=1)
+    unrelated = Citation(n=2, source="b", quote="The mayor spoke in the square about roads.", start=0, end=1)
     text = "The plan caps the army at 600,000 troops [1][2]. The plan caps the army at 900,000 troops [1]."
-    support = citation_support(text, [troops, unrelated], verifier)
+    support = judge_support(text, [troops, unrelated], FakeJudge())
     assert (support.sentences, support.supported) == (2, 1)
-    assert (support.citations, support.contributing) == (3, 1)
+    assert (support.citations, support.contributing) == (3, 1)  # [2] adds nothing to the first sentence
+    assert [c.p_supported for c in support.claims] == [1.0, 0.0]
+    assert support.claims[0].evidence == [troops.quote, unrelated.quote]
 
 
-def test_support_lets_the_question_frame_words_but_never_vouch_for_a_name_or_date() -> None:
-    verifier = HeuristicVerifier(FakeEmbedder(), min_similarity=0.0)
-    quote = Citation(n=1, source="a", quote="Trump said he will speak with Putin.", start=0, end=1)
-    text = "Trump will hold a phone conversation with Putin [1]."
-    framed = citation_support(text, [quote], verifier, "Will Trump hold a phone conversation with Putin?")
-    strict = citation_support(text, [quote], verifier)
-    assert (framed.supported, strict.supported) == (1, 0)
-    dated = citation_support(
-        "Trump will speak with Putin on Tuesday [1].", [quote], verifier, "Will he call on Tuesday?"
-    )
-    assert dated.supported == 0
+def test_judge_support_counts_an_uncited_sentence_as_unsupported_and_reads_the_context() -> None:
+    quote = Citation(n=1, source="a", quote="He won the race.", start=0, end=1, context="Ann Lee ran on Sunday.")
+    support = judge_support("Ann Lee won the race [1]. She trained for years.", [quote], FakeJudge())
+    assert (support.sentences, support.supported) == (2, 1)
+    assert support.claims[0].evidence == ["Ann Lee ran on Sunday. He won the race."]
+    assert support.claims[1].cited == [] and support.claims[1].p_supported == 0.0
 
 
 def test_percentile_interpolates() -> None:
