@@ -27,7 +27,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     else:
         data, failures = _run(args, judge)
     if args.measure_judge and judge is not None:
-        data["judge"] |= measure_judge(judge, load_pairs())
+        data["judge"] |= measure_judge(judge, load_pairs(split="test"))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(data, indent=2), encoding="utf-8")

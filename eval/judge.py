@@ -227,11 +227,14 @@ class JudgePair:
     kind: str
     origin: str
     notes: str = ""
+    # "dev" pairs may steer the judge's prompt; "test" pairs only measure it.
+    split: str = "dev"
 
 
-def load_pairs(path: Path = JUDGE_PAIRS) -> list[JudgePair]:
+def load_pairs(path: Path = JUDGE_PAIRS, split: str = "all") -> list[JudgePair]:
     with open(path, encoding="utf-8") as handle:
-        return [JudgePair(**json.loads(line)) for line in handle if line.strip()]
+        pairs = [JudgePair(**json.loads(line)) for line in handle if line.strip()]
+    return [p for p in pairs if split == "all" or p.split == split]
 
 
 def measure_judge(judge: Judge, pairs: Sequence[JudgePair], threshold: float = SUPPORT_THRESHOLD) -> dict[str, Any]:

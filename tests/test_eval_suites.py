@@ -115,6 +115,7 @@ def test_a_judge_that_calls_everything_supported_fails_the_judge_floors() -> Non
 
     pairs = load_pairs()
     assert len(pairs) >= 120 and {p.supported for p in pairs} == {True, False}
+    assert {p.split for p in pairs} == {"dev", "test"}
     measured = measure_judge(_AlwaysYes(), pairs)
     assert measured["judge_recall_unsupported"] == 0.0
     assert check_thresholds(measured, load_thresholds()["judge"])

@@ -1,4 +1,4 @@
-"""The support judge against the hand labels: agreement, and recall on unsupported pairs on its own."""
+"""The support judge against the held-out hand labels: agreement, and recall on unsupported pairs on its own."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_the_judge_agrees_with_the_hand_labels() -> None:
-    measured = measure_judge(default_judge(Settings()), load_pairs())
+    measured = measure_judge(default_judge(Settings()), load_pairs(split="test"))
     print({k: v for k, v in measured.items() if k != "misses"})
     for miss in measured["misses"]:
         print(miss)
