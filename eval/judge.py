@@ -46,9 +46,14 @@ def judge_template(path: Path = JUDGE_PROMPT) -> tuple[str, str]:
 def chatml(claim: str, evidence: Sequence[str], prompt: Path = JUDGE_PROMPT) -> str:
     """The judge's prompt as ChatML text, ending where the assistant's one-word reply begins."""
     system, user = judge_template(prompt)
-    numbered = "\n".join(f"[{i}] {' '.join(text.split())}" for i, text in enumerate(evidence, 1))
-    body = user.replace("{evidence}", numbered).replace("{claim}", " ".join(claim.split()))
+    numbered = "\n".join(f"[{i}] {_plain(text)}" for i, text in enumerate(evidence, 1))
+    body = user.replace("{evidence}", numbered).replace("{claim}", _plain(claim))
     return f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{body}<|im_end|>\n<|im_start|>assistant\n"
+
+
+def _plain(text: str) -> str:
+    """One line of text that cannot open or close a chat turn (the prompt is tokenized with specials)."""
+    return " ".join(text.replace("<|", "< |").split())
 
 
 class LlamaJudge:

@@ -32,7 +32,6 @@ QUESTIONS = EVAL_DIR / "questions.jsonl"
 THRESHOLDS = EVAL_DIR / "thresholds.json"
 
 Split = Literal["dev", "test", "all"]
-SPLITS: tuple[Split, ...] = ("dev", "test", "all")
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--compare-baseline", action="store_true", help="also score the stock llama-index pipeline")
     p.add_argument("--limit", type=int, help="only N questions per suite, spread evenly over it")
     p.add_argument("--no-judge", action="store_true", help="skip the LLM support judge (faster; no judge_ figures)")
-    p.add_argument("--measure-judge", action="store_true", help="also measure the judge on eval/judge_pairs.jsonl")
+    p.add_argument(
+        "--measure-judge",
+        action="store_true",
+        help="also measure the judge on the held-out pairs of eval/judge_pairs.jsonl",
+    )
     p.add_argument(
         "--rejudge", type=Path, metavar="REPORT", help="judge a saved report's answers again; no system runs"
     )
