@@ -5,13 +5,12 @@
 Each system runs in its own process (so each peak RSS is its own) on the same answerable eval
 questions, with the default local GGUF (RAG_LLM). Ours is timed through `ask_stream` after one
 unmeasured warm-up question (which loads the models and fills the system prompt's KV cache);
-"first token" is the first piece of the answer line the user sees, and "first model token" the
-first token the LLM emits (it writes the `Relevant:` line before the answer). The baseline
+"first token" is the first piece of the answer the user sees, the first token the LLM emits. The baseline
 (eval/baseline.py, llama-index's CitationQueryEngine) does not stream, so its first token is its
 whole answer; its models are loaded before timing but it gets no warm-up question.
 
-The sweep re-runs the same questions with settings.evidence_sentences at each value and reports
-prompt tokens, first model token and first answer token (generation is stopped there).
+The sweep re-runs the same questions with settings.passage_chunks at each value and reports
+prompt tokens and the first answer token (generation is stopped there).
 """
 
 from __future__ import annotations
@@ -28,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import machine, peak_rss_mb, percentile, questions, verdict
-from rag.answering import answer_start, build_messages
+from rag.answering import build_messages
 from rag.citations import Answer
 from rag.config import Settings
-from rag.llm import LLM, Message, make_llm
+from rag.llm import LLM, Message, chatml_tokens, make_llm
 from rag.pipeline import Pipeline
 
 RESULT = "RESULT "
@@ -51,6 +50,9 @@ class TimedLLM:
             if self.first is None:
                 self.first = time.perf_counter() - started
             yield piece
+
+    def p_yes(self, messages: list[Message]) -> float:
+        return self.inner.p_yes(messages)
 
 
 def time_ours(pipeline: Pipeline, llm: TimedLLM, question: str) -> dict[str, Any]:
@@ -72,19 +74,18 @@ def sweep(pipeline: Pipeline, qs: list[str], sizes: list[int]) -> dict[int, dict
     out = {}
     llama = getattr(pipeline.llm, "_llama", None) or getattr(getattr(pipeline.llm, "inner", None), "_llama", None)
     for n in sizes:
-        pipeline.settings.evidence_sentences = n
+        pipeline.settings.passage_chunks = n
         tokens, firsts, answers = [], [], []
         for q in qs:
             messages = build_messages(q, pipeline.evidence(q))
             if llama is not None:
-                text = "".join(m["content"] for m in messages)
-                tokens.append(len(llama.tokenize(text.encode(), add_bos=False)))
+                tokens.append(len(chatml_tokens(llama, messages)))
             started, reply, first = time.perf_counter(), "", None
             stream = pipeline.llm.stream(messages, pipeline.settings.max_tokens)
             for piece in stream:
                 first = first or time.perf_counter() - started
                 reply += piece
-                if answer_start(reply) >= 0 and reply[answer_start(reply) :].strip():
+                if reply.strip():
                     break
             answers.append(time.perf_counter() - started)
             firsts.append(first or 0.0)
@@ -95,7 +96,7 @@ def sweep(pipeline: Pipeline, qs: list[str], sizes: list[int]) -> dict[int, dict
             "first_answer_p50": percentile(answers, 50),
         }
         print(
-            f"evidence_sentences={n:>2}: prompt ~{out[n]['prompt_tokens']:.0f} tokens, first model token p50 "
+            f"passage_chunks={n:>2}: prompt ~{out[n]['prompt_tokens']:.0f} tokens, first model token p50 "
             f"{out[n]['first_model_p50']:.2f} s, first answer token p50 {out[n]['first_answer_p50']:.2f} s",
             flush=True,
         )
@@ -116,7 +117,6 @@ def child_ours(qs: list[str], sweep_sizes: list[int]) -> dict[str, Any]:
             runs.append(time_ours(pipeline, llm, q))
             print(f"  ours {runs[-1]['total']:.1f} s (first token {runs[-1]['first']}): {q}", flush=True)
         rss = peak_rss_mb()
-        pipeline.settings.insist_relevance = 2.0  # the sweep times one generation per question
         swept = sweep(pipeline, qs, sweep_sizes) if sweep_sizes else {}
     return {"warmup": warmup, "runs": runs, "rss_mb": rss, "sweep": swept, "model": settings.llm}
 
@@ -192,8 +192,8 @@ def run(n: int, with_baseline: bool, sweep_sizes: str) -> dict[str, Any]:
         + (
             ""
             if o["first_p50"] <= 3
-            else f" -- prefill of the whole prompt on {os.cpu_count()} cores plus the "
-            f"`Relevant:` line come first (see the evidence_sentences sweep); load average now {load}"
+            else f" -- prefill of the whole prompt on {os.cpu_count()} cores comes first "
+            f"(see the passage_chunks sweep); load average now {load}"
         )
     )
     print(
@@ -208,7 +208,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=5, help="answerable eval questions to time")
     parser.add_argument("--skip-baseline", action="store_true", help="time ours only")
-    parser.add_argument("--sweep", default="4,6,8,10", help="evidence_sentences values ('' to skip)")
+    parser.add_argument("--sweep", default="2,3,4", help="passage_chunks values ('' to skip)")
     parser.add_argument("--child", choices=["ours", "baseline"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     qs = questions(answerable=True, limit=args.questions)

@@ -39,7 +39,7 @@ from rag.chunking import chunk_article
 from rag.config import PROJECT_DIR, Settings
 from rag.documents import iter_article_paths, read_article
 from rag.embedding import SentenceTransformerEmbedder
-from rag.evidence import select_evidence
+from rag.evidence import build_passages
 from rag.index import Index, date_ordinal
 from rag.retrieval import Retriever
 
@@ -154,8 +154,8 @@ def run(sizes: list[int], chroma_url: str | None = None, repeat: int = 2) -> dic
             retrieved = [retriever.retrieve(q, v, settings.top_k) for q, v in pairs]
             lead_in = time_calls(lambda chunks: retriever._with_lead_in(chunks), retrieved, 1)
             evidence = time_calls(
-                lambda p: select_evidence(
-                    p[0], p[1], retriever.retrieve(p[0], p[1], settings.top_k), embedder, settings.evidence_sentences
+                lambda p: build_passages(
+                    retriever.retrieve(p[0], p[1], settings.top_k), settings.passage_chunks, settings.evidence_sentences
                 ),
                 pairs[:5],
                 1,

@@ -9,11 +9,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.citations import Answer, Citation
+from rag.citations import MARKER, Answer, Citation
 from rag.config import Settings
 from rag.errors import RagError
 from rag.prompts import NO_ANSWER
-from rag.verification import MARKER
 
 COLLECTION = "baseline"
 

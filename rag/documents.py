@@ -106,7 +106,7 @@ def _date(header: str) -> str | None:
 
 _OUTLET_NAME = r"[A-Z][\w&'-]*(?:\.[A-Z][\w-]*)?(?: [A-Z][\w&'-]*){0,3}"
 _BYLINE = re.compile(rf"\bBy ([A-Z][\w.'’-]+(?: [A-Z][\w.'’-]+){{1,3}})(?:,\s*({_OUTLET_NAME}))?")
-_AUTHOR_FOOTER = re.compile(r"Author[`'’]?s name\s+([A-Z][^\n]{2,60})")
+_AUTHOR_FOOTER = re.compile(r"Author\W?s name\s+([A-Z][^\n]{2,60})")
 
 
 def _author(text: str, header: str) -> str | None:

@@ -1,7 +1,14 @@
-"""Duplicate articles: a rewrite or reprint of a story is ranked and cited once, as its canonical copy."""
+"""Duplicate articles: a reprint of a story is ranked and cited once, as its canonical copy.
+
+Two articles are duplicates when they cover each other in meaning *and* state the same facts:
+every name and figure of each is in the other. Meaning alone is not enough: two short reports of
+one event ("X won the 2019 final", "Y won the 2021 final") are as close in embedding space as a
+reprint, and hiding one of them hides a fact, or one side of a disagreement.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -28,16 +35,48 @@ def canonical_order(source: str, date: str | None) -> tuple[bool, str, str]:
     return (date is None, date or "", source)
 
 
+_WORD = re.compile(r"[\w'’-]+")
+
+
+def facts(text: str) -> frozenset[str]:
+    """The names and figures a text states: capitalised words that do not open a sentence, and
+    words with digits. Writing-system facts, not a vocabulary: any language with capitals works."""
+    found = set()
+    for m in _WORD.finditer(text):
+        word = m.group(0)
+        if any(ch.isdigit() for ch in word) or (word[0].isupper() and not _opens_sentence(text, m.start())):
+            found.add(word.lower())
+    return frozenset(found)
+
+
+def _opens_sentence(text: str, at: int) -> bool:
+    """True when the word at `at` starts the text, a line or a sentence (or a quotation)."""
+    i = at - 1
+    while i >= 0 and text[i] in " \t":
+        i -= 1
+    return i < 0 or text[i] in '.!?:;"“”\n'
+
+
 def find_duplicates(
     vectors: Mapping[str, np.ndarray],
     dates: Mapping[str, str | None],
+    stated: Mapping[str, frozenset[str]] | None = None,
     threshold: float = DUPLICATE_ARTICLE_SIMILARITY,
 ) -> dict[str, str]:
-    """Map each duplicate article to the canonical article it repeats; canonical ones are not keys."""
+    """Map each duplicate article to the canonical article it repeats; canonical ones are not keys.
+
+    `stated` gives each article's `facts`; articles whose facts differ are never duplicates.
+    """
     duplicates: dict[str, str] = {}
     canonical: list[str] = []
+
+    def same(a: str, b: str) -> bool:
+        if stated is not None and stated.get(a, frozenset()) != stated.get(b, frozenset()):
+            return False
+        return article_similarity(vectors[a], vectors[b]) >= threshold
+
     for source in sorted(vectors, key=lambda s: canonical_order(s, dates.get(s))):
-        match = next((c for c in canonical if article_similarity(vectors[source], vectors[c]) >= threshold), None)
+        match = next((c for c in canonical if same(source, c)), None)
         if match is None:
             canonical.append(source)
         else:

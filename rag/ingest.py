@@ -15,7 +15,7 @@ from tqdm import tqdm
 from rag.chunking import Chunk, chunk_article
 from rag.config import Settings
 from rag.documents import Article, iter_article_paths, read_article
-from rag.duplicates import find_duplicates
+from rag.duplicates import facts, find_duplicates
 from rag.embedding import Embedder
 from rag.errors import IndexBusy, RagError
 from rag.index import INDEX_FORMAT, Index, Put, bytes_needed, ingest_lock
@@ -158,7 +158,12 @@ def upgrade(index: Index, settings: Settings) -> bool:
 def _mark_duplicates(index: Index) -> dict[str, str]:
     """Re-decide, over the whole index, which articles repeat another: a change or removal can undo it."""
     dates = {source: record.date for source, record in index.manifest().items()}
-    duplicates = find_duplicates(index.chunk_vectors(), dates)
+    texts: dict[str, list[str]] = {}
+    got = index.all_chunks()
+    for text, meta in zip(got["documents"], got["metadatas"], strict=True):
+        texts.setdefault(str(meta["source"]), []).append(text)
+    stated = {source: facts(" ".join(parts)) for source, parts in texts.items()}
+    duplicates = find_duplicates(index.chunk_vectors(), dates, stated)
     index.set_duplicates(duplicates)
     return duplicates
 

@@ -9,39 +9,17 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from rag.answerability import (
-    absent_actor,
-    asks_latest,
-    assumed_denial,
-    ignored_names,
-    question_parts,
-    uncovered_parts,
-    unknown_names,
-)
-from rag.answering import (
-    abstain,
-    add_overlooked,
-    answer_start,
-    build_messages,
-    check_prompt,
-    check_says_no,
-    finish,
-    insist_prompt,
-    is_refusal,
-    retrieval_only,
-)
-from rag.chunking import split_sentences
-from rag.citations import Answer, Removed, strip_markers
+from rag.answering import answer_start, build_messages, finish, retrieval_only
+from rag.citations import Answer
 from rag.config import Settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder
 from rag.errors import RagError
-from rag.evidence import Evidence, newest_first, select_evidence
+from rag.evidence import Evidence, build_passages
 from rag.index import Index
 from rag.ingest import IngestReport, ingest, upgrade
 from rag.llm import LLM, LLMUnavailable, Message, make_llm
-from rag.nli import make_verifier
 from rag.retrieval import Retriever
-from rag.verification import Verifier
+from rag.support import SupportChecker
 
 MAX_QUESTION_CHARS = 2000
 
@@ -55,12 +33,10 @@ class Pipeline:
         *,
         embedder: Embedder | None = None,
         llm: LLM | None = None,
-        verifier: Verifier | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self._embedder = embedder
         self._llm = llm
-        self._verifier = verifier
         self._init_lock = threading.Lock()
         self._ensured = False
 
@@ -73,10 +49,8 @@ class Pipeline:
         return self._llm or make_llm(self.settings)
 
     @cached_property
-    def verifier(self) -> Verifier:
-        if self._verifier is not None:
-            return self._verifier
-        return make_verifier(self.settings.verifier, self.embedder, self.settings.min_entailment)
+    def checker(self) -> SupportChecker:
+        return SupportChecker(self.llm, self.settings.min_support)
 
     @cached_property
     def index(self) -> Index:
@@ -107,27 +81,22 @@ class Pipeline:
     def evidence(
         self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None
     ) -> list[Evidence]:
-        """Retrieve chunks and pick the sentences to show the model.
-
-        A question that asks two things gets evidence for each part, taken in turn, so that
-        one well-matched part cannot crowd the other out. A question about the latest state of
-        things gets the dated articles' sentences newest first (`newest_first`).
-        """
+        """Retrieve chunks and lay out the best of them as passages of numbered sentences."""
         question = check_question(question)
         since, until = check_date(since, "since"), check_date(until, "until")
         self.ensure_index()
-        parts = question_parts(question)
-        limit = self.settings.evidence_sentences
-        found = []
+        vector = self.embedder.embed([question])[0]
         with self.index.guard():
             named = self.retriever.named_sources(question)
-        for part, vector in zip(parts, self.embedder.embed(parts), strict=True):
-            with self.index.guard():
-                chunks = self.retriever.retrieve(part, vector, k or self.settings.top_k, since, until, named)
-            found.append(select_evidence(part, vector, chunks, self.embedder, limit))
-        evidence = _take_in_turn(found, limit)
-        # "What is the latest on ...?": of the dated articles, the newest speaks first.
-        return newest_first(evidence) if asks_latest(question) else evidence
+            chunks = self.retriever.retrieve(question, vector, k or self.settings.top_k, since, until, named)
+        settings = self.settings
+        return build_passages(
+            chunks,
+            settings.passage_chunks,
+            settings.evidence_sentences,
+            settings.passage_window,
+            lambda texts: self.embedder.embed(texts) @ vector,
+        )
 
     def ask_stream(
         self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None
@@ -137,71 +106,18 @@ class Pipeline:
         question = check_question(question)  # the cleaned text, not control characters, reaches the prompt
         evidence = self.evidence(question, k=k, since=since, until=until)
         model = self.llm.name
-        with self.index.guard():
-            unknown = unknown_names(question, self.retriever.vocabulary())
-        if unknown:
-            answer = abstain(question, evidence, model, f"No indexed article mentions {' or '.join(unknown)}.")
-        elif not evidence or max(e.score for e in evidence) < self.settings.min_relevance:
-            answer = abstain(question, evidence, model, "Nothing in the articles is close enough to the question.")
-        elif assumed_denial(question, [e.text for e in evidence]):
-            reason = "The question takes a refusal for granted that no article found reports."
-            answer = abstain(question, evidence, model, reason)
-        elif absent := absent_actor(question, [e.text for e in evidence]):
-            answer = abstain(question, evidence, model, f"The articles contradict the question's premise: {absent}")
-        else:
-            try:
-                answer = yield from self._answer(question, evidence)
-            except LLMUnavailable as exc:
-                # Retrieval still works: show the evidence itself rather than fail the question.
-                answer = retrieval_only(question, evidence, str(exc), self.settings.insist_relevance)
+        try:
+            draft = (yield from self._generate(build_messages(question, evidence))) if evidence else ""
+            answer = finish(question, draft, evidence, self.checker, self.embedder, model)
+        except LLMUnavailable as exc:
+            # Retrieval still works: show the evidence itself rather than fail the question.
+            answer = retrieval_only(question, evidence, str(exc), self.embedder, self.settings.quote_similarity)
             answer.model = model
         answer.seconds = round(time.perf_counter() - started, 3)
         yield answer
 
-    def _answer(self, question: str, evidence: list[Evidence]) -> Generator[str, None, Answer]:
-        messages = build_messages(question, evidence)
-        draft = yield from self._generate(messages)
-        if is_refusal(draft) and max(e.score for e in evidence) >= self.settings.insist_relevance:
-            # Small models refuse answerable questions; when the evidence is clearly on topic,
-            # ask once more for what it does say, and let verification judge the result.
-            messages += [{"role": "assistant", "content": draft}, {"role": "user", "content": insist_prompt()}]
-            draft = yield from self._generate(messages)
-        answer = finish(question, draft, evidence, self.verifier, self.llm.name)
-        if answer.answered and (ignored := self._ignored_names(question, answer, evidence)):
-            reason = f"The answer leaves out {' and '.join(ignored)}, which the question asks about."
-            withheld = [*answer.removed, Removed(sentence=strip_markers(answer.text), reason=reason)]
-            answer = abstain(question, evidence, self.llm.name, reason)
-            answer.removed = withheld
-        if answer.answered and self.settings.self_check and self._check_says_no(messages, draft):
-            reason = "Asked to check its answer, the model found the evidence does not answer the question."
-            answer = abstain(question, evidence, self.llm.name, reason)
-        answer = add_overlooked(answer, draft, evidence)
-        if answer.answered:
-            text = strip_markers(answer.text)
-            said = [text[a:b] for a, b in split_sentences(text)] + [c.quote for c in answer.citations]
-            answer.not_covered = uncovered_parts(question_parts(question), said, self.embedder)
-        return answer
-
-    def _ignored_names(self, question: str, answer: Answer, evidence: Sequence[Evidence]) -> list[str]:
-        with self.index.guard():
-            spread, articles = self.retriever.spread()
-        said = [answer.text] + [
-            f"{c.quote} {c.context or ''} {c.outlet or ''} {c.author or ''}" for c in answer.citations
-        ]
-        shown = [f"{e.text} {e.label}" for e in evidence]
-        return ignored_names(question, " ".join(said), " ".join(shown), spread, articles)
-
-    def _check_says_no(self, messages: list[Message], draft: str) -> bool:
-        """Ask the model whether the evidence answers the question as asked.
-
-        The check continues the answering exchange, so llama.cpp reuses the whole prompt in its
-        cache and only reads the short check question: about a second on two cores.
-        """
-        turn = [*messages, {"role": "assistant", "content": draft}, {"role": "user", "content": check_prompt()}]
-        return check_says_no("".join(self.llm.stream(turn, 3)))
-
     def _generate(self, messages: list[Message]) -> Generator[str, None, str]:
-        """Stream the reply's answer line to the caller; return the whole reply."""
+        """Stream the reply's answer line to the caller as it is generated; return the whole reply."""
         reply, answer_at, streamed = "", -1, 0
         for piece in self.llm.stream(messages, self.settings.max_tokens):
             reply += piece
@@ -220,16 +136,6 @@ class Pipeline:
             if isinstance(event, Answer):
                 return event
         raise AssertionError("ask_stream ended without an answer")
-
-
-def _take_in_turn(lists: list[list[Evidence]], limit: int) -> list[Evidence]:
-    """Merge ranked evidence lists round-robin, each sentence once."""
-    merged: dict[tuple[str, int], Evidence] = {}
-    for rank in range(max(map(len, lists), default=0)):
-        for items in lists:
-            if rank < len(items) and len(merged) < limit:
-                merged.setdefault((items[rank].source, items[rank].start), items[rank])
-    return list(merged.values())
 
 
 def check_date(value: str | None, name: str) -> str | None:

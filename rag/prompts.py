@@ -18,8 +18,9 @@ NO_ANSWER = "The articles do not answer this question."
 EXPECTED_VARIABLES = {
     "answer_system.txt": set(),
     "answer_user.txt": {"evidence", "question"},
-    "answer_insist.txt": set(),
-    "answer_check.txt": set(),
+    "support_system.txt": set(),
+    "support_user.txt": {"sources", "claim"},
+    "answers_user.txt": {"sources", "claim"},
     "rewrite_system.txt": set(),
     "rewrite_user.txt": {"history", "question"},
 }

@@ -166,14 +166,14 @@ def delete_file(pipeline: Pipeline, source: str | None) -> str:
 
 
 def local_alternatives(pipeline: Pipeline) -> dict[str, Pipeline]:
-    """Pipelines for the other bundled models whose GGUF is here, sharing the embedder and verifier."""
+    """Pipelines for the other bundled models whose GGUF is here, sharing the embedder."""
     if pipeline.settings.llm_url:
         return {}
     models = {}
     for name, spec in LOCAL_MODELS.items():
         if name != pipeline.settings.llm and (pipeline.settings.model_dir / spec.filename).exists():
             settings = pipeline.settings.model_copy(update={"llm": name})
-            models[name] = Pipeline(settings, embedder=pipeline.embedder, verifier=pipeline.verifier)
+            models[name] = Pipeline(settings, embedder=pipeline.embedder)
     return models
 
 

@@ -10,10 +10,9 @@ import html
 import re
 from urllib.parse import quote, unquote
 
-from rag.citations import Answer, Citation
+from rag.citations import MARKER, Answer, Citation
 from rag.documents import parse_article
 from rag.errors import RagError
-from rag.verification import MARKER
 
 # Markdown syntax that could turn article or model text into links, images, emphasis, tables or maths.
 _MARKDOWN = re.compile(r"([\\`*_\[\]{}#|~$])")

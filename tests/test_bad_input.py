@@ -206,6 +206,7 @@ def test_control_characters_and_emoji_are_cleaned_before_the_prompt(
 ) -> None:
     before = index_snapshot(indexed)
     fake_llm.replies.append(NO_ANSWER)
+    fake_llm.judge = lambda _: 0.0  # no passage answers: the refusal stands
     if via == "api":
         answer = indexed.ask(NOISY)
         assert answer.text == NO_ANSWER and not answer.answered

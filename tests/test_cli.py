@@ -56,10 +56,10 @@ def test_user_errors_print_a_message_and_exit_non_zero(capsys: pytest.CaptureFix
 def test_chat_shows_what_a_follow_up_was_answered_as(
     fake_pipeline: Pipeline, fake_llm: FakeLLM, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake_pipeline.settings.insist_relevance = 2.0  # one LLM call per refusal
     lines = iter(["What did Merz say about red lines?", "and what did Zelensky say?", "/quit"])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
     fake_llm.replies.extend([NO_ANSWER, "What did Zelensky say about red lines?", NO_ANSWER])
+    fake_llm.judge = lambda _: 0.0  # no passage answers: both refusals stand
     assert main(["chat"]) == 0
     out = capsys.readouterr().out
     assert out.count(NO_ANSWER) == 2 and "(answered as: What did Zelensky say about red lines?)" in out

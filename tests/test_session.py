@@ -12,15 +12,10 @@ FOLLOW_UP = "and what did Zelensky say about that?"
 REWRITE = "What did Zelensky say about cutting Ukraine's armed forces to 600,000 personnel?"
 
 
-@pytest.fixture(autouse=True)
-def one_call_per_refusal(fake_pipeline: Pipeline) -> None:
-    fake_pipeline.settings.insist_relevance = 2.0
-
-
 def first_turn(session: Session, fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
     evidence = fake_pipeline.evidence(FIRST)
     target = next(i for i, e in enumerate(evidence, 1) if "600,000" in e.text)
-    fake_llm.replies.append(f"Relevant: [{target}]\nAnswer: Ukraine would cut its forces to 600,000 [{target}].")
+    fake_llm.replies.append(f"Ukraine would cut its forces to 600,000 [{target}].")
     assert session.ask(FIRST).answered
     fake_llm.prompts.clear()
 

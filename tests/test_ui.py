@@ -74,7 +74,7 @@ def contents(history: list[dict]) -> list[str]:
 
 
 def test_respond_streams_the_draft_then_replaces_it_with_the_verified_answer(make_pipeline: MakePipeline) -> None:
-    pipeline = make_pipeline(f"Relevant: [1]\nAnswer: {CLAIM}")
+    pipeline = make_pipeline(f"Sentences: [1]\nAnswer: {CLAIM}")
     snapshots = list(respond(Session(pipeline), QUESTION, [], 10, "", ""))
 
     assert contents(snapshots[0]) == [inert(QUESTION), SEARCHING]

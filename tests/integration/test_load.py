@@ -31,11 +31,11 @@ from tests.conftest import SEEDS
 pytestmark = pytest.mark.integration
 
 USERS = 20
-# Two questions the model answers (about 5-15 s each here) and two refused before the model is asked.
+# Two questions the model answers and two it refuses (every question goes through the model and
+# its checks, about 5-15 s each on two cores).
 ANSWERED = ["How much of Ukraine's territory does Russia control?", "What tariffs did Trump announce on India?"]
-REFUSED_EARLY = ["What is the best recipe for banana bread?", "Which team won the 2019 Stanley Cup final?"]
-# 6 model answers and 14 early refusals keep the run to a few minutes on 2 shared cores.
-ASKED = [ANSWERED[i % 2] for i in range(6)] + [REFUSED_EARLY[i % 2] for i in range(USERS - 6)]
+REFUSED = ["What is the best recipe for banana bread?", "Which team won the 2019 Stanley Cup final?"]
+ASKED = [ANSWERED[i % 2] for i in range(USERS // 2)] + [REFUSED[i % 2] for i in range(USERS - USERS // 2)]
 
 
 def free_port() -> int:
@@ -97,9 +97,9 @@ def comparable(answer: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_twenty_concurrent_users_get_the_answers_they_would_get_alone(server: str) -> None:
-    alone_raw = {q: ask(server, q)[0] for q in [*ANSWERED, *REFUSED_EARLY]}
+    alone_raw = {q: ask(server, q)[0] for q in [*ANSWERED, *REFUSED]}
     alone = {q: comparable(a) for q, a in alone_raw.items()}
-    assert all(alone[q]["answered"] is False for q in REFUSED_EARLY)
+    assert all(alone[q]["answered"] is False for q in REFUSED)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=USERS) as pool:

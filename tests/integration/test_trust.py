@@ -11,7 +11,7 @@ import pytest
 
 from rag.citations import Answer
 from rag.config import Settings
-from rag.duplicates import DUPLICATE_ARTICLE_SIMILARITY, pairwise_scores
+from rag.duplicates import DUPLICATE_ARTICLE_SIMILARITY, facts, pairwise_scores
 from rag.pipeline import Pipeline
 from rag.session import Session
 from tests.conftest import SEEDS
@@ -62,29 +62,23 @@ def assert_verbatim(answer: Answer, corpus: Path) -> None:
         assert (corpus / c.source).read_bytes().decode("utf-8")[c.start : c.end] == c.quote
 
 
-def test_the_rewritten_seed_story_is_the_only_duplicate(pipeline: Pipeline) -> None:
+def test_the_rewritten_seed_story_is_close_in_meaning_but_not_hidden_as_a_duplicate(pipeline: Pipeline) -> None:
+    """000 retells 001 with names and figures of its own: it is not a reprint, so both stay citable."""
     pipeline.ensure_index()
     marked = {s: r.duplicate_of for s, r in pipeline.index.manifest().items() if r.duplicate_of}
-    assert marked == {REWRITE: ORIGINAL}
+    assert marked == {}
     scores = {(a, b): s for a, b, s in pairwise_scores(pipeline.index.chunk_vectors())}
-    print({f"{a[:3]}-{b[:3]}": round(s, 3) for (a, b), s in scores.items()})
     assert scores.pop((REWRITE, ORIGINAL)) >= DUPLICATE_ARTICLE_SIMILARITY > max(scores.values())
+    texts = {s: (pipeline.settings.corpus_dir / s).read_text(encoding="utf-8") for s in (REWRITE, ORIGINAL)}
+    assert facts(texts[REWRITE]) != facts(texts[ORIGINAL])
 
 
-def test_a_repeated_fact_is_shown_once_from_the_original(pipeline: Pipeline) -> None:
-    evidence = pipeline.evidence("How long was the US-proposed ceasefire that Ukraine agreed to in March 2025?")
-    assert REWRITE not in {e.source for e in evidence}
-    ceasefire = next(e for e in evidence if "30-day ceasefire" in e.text)
-    assert (ceasefire.source, ceasefire.also_reported_by) == (ORIGINAL, (REWRITE,))
-
-
-def test_a_question_naming_the_outlet_still_credits_the_rewrite(pipeline: Pipeline) -> None:
+def test_a_question_naming_the_outlet_reads_that_outlet_only(pipeline: Pipeline) -> None:
     question = "How long was the ceasefire Ukraine agreed to in March 2025, according to CNN?"
     assert pipeline.retriever.named_sources(question) == [ORIGINAL]
     evidence = pipeline.evidence(question)
     assert {e.source for e in evidence} == {ORIGINAL}
-    ceasefire = next(e for e in evidence if "30-day ceasefire" in e.text)
-    assert ceasefire.also_reported_by == (REWRITE,)
+    assert any("30-day ceasefire" in e.text for e in evidence)
 
 
 def test_a_follow_up_is_rewritten_and_answered_with_a_citation(pipeline: Pipeline, workdir: Path) -> None:
