@@ -290,10 +290,10 @@ def spread(questions: Sequence[Question], limit: int | None) -> list[Question]:
 
 
 def seed_suite(split: Split, questions_path: Path = QUESTIONS, corpus_dir: Path | None = None) -> Suite:
-    """The question file's `split` over the corpus folder (default: the configured one)."""
-    from rag.config import Settings
+    """The question file's `split` over a corpus folder (default: the demo articles they were written on)."""
+    from rag.config import DEMO_CORPUS
 
-    return Suite(split, corpus_dir or Settings().corpus_dir, load_questions(questions_path, split))
+    return Suite(split, corpus_dir or DEMO_CORPUS, load_questions(questions_path, split))
 
 
 def run_suites(

@@ -3,29 +3,57 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from rag.citations import Answer
 from rag.errors import RagError
+from rag.views import NO_DATE
+
+# Terminal control characters and bidi overrides, from file names or article text, are shown as
+# escapes: a name like "\x1b]0;owned\x07.txt" must not retitle or recolour the user's terminal.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """Escape what a terminal would act on instead of print (JSON-compatible `\\uXXXX` escapes)."""
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _print(text: str, *, err: bool = False) -> None:
+    print(terminal_safe(text), file=sys.stderr if err else sys.stdout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.corpus is not None:
+        if not args.corpus.is_dir():
+            _print(f"error: {args.corpus}: no such folder.", err=True)
+            return 2
+        os.environ["RAG_CORPUS_DIR"] = str(args.corpus.resolve())
     try:
         return int(args.run(args) or 0)
     except RagError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _print(f"error: {exc}", err=True)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _print("interrupted", err=True)
         return 130
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Cited answers over a folder of news articles.")
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        metavar="DIR",
+        help="folder of articles to work on (default: RAG_CORPUS_DIR, else the demo articles); "
+        "each folder gets an index of its own",
+    )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     p = sub.add_parser("ingest", help="index new and changed articles, drop removed ones")
@@ -36,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question with citations")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
-    p.add_argument("-k", type=int, default=None, help="chunks to retrieve")
+    p.add_argument("-k", type=int, default=None, help="chunks to retrieve (1 to 20)")
     p.add_argument("--since", help="only articles published on or after YYYY-MM-DD")
     p.add_argument("--until", help="only articles published on or before YYYY-MM-DD")
     p.add_argument("--show-removed", action="store_true", help="list draft sentences verification removed")
@@ -73,8 +101,18 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_doctor)
 
     p = sub.add_parser("serve", help="open the chat web UI")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=int, default=7860)
+    p.add_argument(
+        "--auth-file",
+        type=Path,
+        help="file of user:password lines; every page and API call then needs a login (or set RAG_SERVE_AUTH)",
+    )
+    p.add_argument(
+        "--read-only",
+        action="store_true",
+        help="no uploads or deletes (the default off loopback unless logins are configured)",
+    )
     p.set_defaults(run=_serve)
     return parser
 
@@ -83,7 +121,7 @@ def _ingest(args: argparse.Namespace) -> int:
     from rag import get_pipeline
 
     report = get_pipeline().ingest(args.paths or None, progress=not args.quiet)
-    print(report.summary())
+    _print(report.summary())
     return 1 if report.failed and not (report.added or report.changed or report.unchanged) else 0
 
 
@@ -98,11 +136,11 @@ def _ask(args: argparse.Namespace) -> int:
             answer = event
     assert answer is not None
     if answer.notice:
-        print(f"warning: {answer.notice}", file=sys.stderr)
+        _print(f"warning: {answer.notice}", err=True)
     if args.json:
-        print(answer.model_dump_json(indent=2))
+        _print(answer.model_dump_json(indent=2))
     else:
-        print(format_answer(answer, show_removed=args.show_removed))
+        _print(format_answer(answer, show_removed=args.show_removed))
     return 0
 
 
@@ -125,9 +163,9 @@ def _chat(args: argparse.Namespace) -> int:
         try:
             answer = session.ask(question)
         except RagError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            _print(f"error: {exc}", err=True)
             continue
-        print(format_answer(answer, show_removed=args.show_removed) + "\n")
+        _print(format_answer(answer, show_removed=args.show_removed) + "\n")
 
 
 def format_answer(answer: Answer, *, show_removed: bool = False) -> str:
@@ -157,7 +195,7 @@ def format_answer(answer: Answer, *, show_removed: bool = False) -> str:
 def _source_lines(
     n: int, source: str, title: str | None, outlet: str | None, date: str | None, quote: str, also: list[str]
 ) -> list[str]:
-    head = " · ".join(filter(None, [title, outlet, date or "date unknown", source]))
+    head = " · ".join(filter(None, [title, outlet, date or NO_DATE, source]))
     lines = [f"[{n}] {head}", f'    "{quote}"']
     if also:
         lines.append(f"    also reported by: {', '.join(also)}")
@@ -178,7 +216,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
     checks = run_checks(Settings(), verify_hash=not args.quick)
     for check in checks:
-        print(check.render())
+        _print(check.render())
     problems = sum(c.problem for c in checks)
     print(f"{problems} problem{'s' if problems != 1 else ''} found." if problems else "All checks passed.")
     return 1 if problems else 0
@@ -187,7 +225,7 @@ def _doctor(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from rag.ui import serve
 
-    serve(host=args.host, port=args.port)
+    serve(host=args.host, port=args.port, auth_file=args.auth_file, read_only=args.read_only)
     return 0
 
 

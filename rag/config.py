@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
+import shutil
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+import platformdirs
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+# Files that ship inside the package, found with importlib.resources: the prompt templates and
+# the five demo articles. In a checkout these are links to the project's prompts/ and seeds/.
+_PACKAGE = Path(str(importlib.resources.files("rag")))
+PROMPTS_DIR = _PACKAGE / "prompt_templates"
+DEMO_CORPUS = _PACKAGE / "demo"
+# The checkout, when running from one (an editable install); in a wheel install, site-packages.
+PROJECT_DIR = _PACKAGE.parent
+_CHECKOUT_SEEDS = PROJECT_DIR / "seeds"
 
 LocalModel = Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"]
 
@@ -19,18 +29,65 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag"
 
 
+def data_dir() -> Path:
+    """Where indexes (and the demo corpus of an installed package) live: the user's data directory."""
+    return platformdirs.user_data_path("rag", appauthor=False)
+
+
+def default_corpus() -> Path:
+    """The demo articles: `seeds/` in a checkout; in an installed package, a copy in the user's data
+    directory, so that uploads never write into site-packages."""
+    if (PROJECT_DIR / "pyproject.toml").is_file() and _CHECKOUT_SEEDS.is_dir():
+        return _CHECKOUT_SEEDS
+    copy = data_dir() / "demo"
+    try:
+        if not copy.is_dir():
+            staging = copy.with_name(f".demo-{os.getpid()}")
+            shutil.copytree(DEMO_CORPUS, staging, dirs_exist_ok=True)
+            staging.rename(copy)
+    except OSError:
+        if not copy.is_dir():
+            return DEMO_CORPUS  # read-only home: read the packaged copy in place
+    return copy
+
+
+def default_index(corpus: Path) -> Path:
+    """One index folder per corpus folder, named after it, under the user's data directory."""
+    where = corpus.expanduser().resolve()
+    key = hashlib.sha256(str(where).encode()).hexdigest()[:10]
+    name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in where.name)[:40] or "corpus"
+    return data_dir() / "indexes" / f"{name}-{key}"
+
+
 class Settings(BaseSettings):
     """Everything that changes what the system indexes, retrieves or says."""
 
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
 
     # Where things live
-    corpus_dir: Path = Field(PROJECT_DIR / "seeds", description="Folder of articles indexed by default.")
-    index_dir: Path = Field(PROJECT_DIR / ".rag" / "index", description="Folder of the embedded Chroma store.")
+    corpus_dir: Path = Field(
+        default_factory=default_corpus,
+        description="Folder of articles indexed by default (the demo articles when unset).",
+    )
+    index_dir: Path = Field(
+        # no default here: _index_follows_corpus fills it in from corpus_dir
+        description="Folder of the embedded Chroma store; unset means one folder per corpus under the user's "
+        "data directory.",
+    )
     model_dir: Path = Field(_cache_dir() / "models", description="Cache of assembled GGUF model files.")
     chroma_url: str | None = Field(None, description="Chroma server URL (http://host:port); unset means embedded.")
     chroma_database: str = Field(
         "default_database", description="Database on the Chroma server (created on first use); server mode only."
+    )
+
+    # Serving (rag serve; see rag/access.py)
+    serve_auth: SecretStr | None = Field(
+        None,
+        description="Logins for rag serve, user:password pairs separated by commas; required for uploads "
+        "and deletes off loopback.",
+    )
+    serve_hostnames: str | None = Field(
+        None, description="Host names rag serve answers to, comma-separated (besides the one it listens on)."
     )
 
     # Chunking and embedding: these name the collection, so changing them never mixes vectors
@@ -79,6 +136,14 @@ class Settings(BaseSettings):
     llm_check_context: int = Field(
         1024, ge=256, description="llama.cpp context window of the claim checks (a context of its own)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _index_follows_corpus(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("index_dir") in (None, ""):
+            corpus = data.get("corpus_dir")
+            data = {**data, "index_dir": default_index(Path(corpus) if corpus else default_corpus())}
+        return data
 
     @property
     def collection_name(self) -> str:

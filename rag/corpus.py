@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,11 +13,12 @@ from rag.documents import parse_article
 from rag.errors import RagError
 from rag.index import ingest_lock
 from rag.pipeline import Pipeline
+from rag.views import NO_DATE
 
 UPLOAD_SUFFIXES = (".txt", ".md", ".html")
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_NAME_CHARS = 120
-_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+_UNSAFE = re.compile(r"[^\w. -]+")  # letters and digits of any script stay: "Київ.txt" is not "_.txt"
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class ArticleRow:
 def list_articles(pipeline: Pipeline) -> list[ArticleRow]:
     """List the indexed articles, by file name."""
     return [
-        ArticleRow(r.source, r.title or "", r.outlet or "", r.date or "unknown", r.chunks)
+        ArticleRow(r.source, r.title or r.lead or r.source, r.outlet or "", r.date or NO_DATE, r.chunks)
         for r in sorted(pipeline.index.manifest().values(), key=lambda r: r.source)
     ]
 
@@ -44,7 +46,7 @@ def safe_name(name: str) -> str:
     Browsers and clients send whatever name they like; only the last path component survives,
     so `../../x.txt` becomes `x.txt` and can never point outside the corpus folder.
     """
-    base = re.split(r"[\\/]", name.strip())[-1]
+    base = unicodedata.normalize("NFC", re.split(r"[\\/]", name.strip())[-1])
     base = _UNSAFE.sub("_", base).strip(" .")  # no hidden files, no trailing dots
     stem, dot, suffix = base.rpartition(".")
     if not dot or not stem:
@@ -88,11 +90,20 @@ def delete_article(pipeline: Pipeline, source: str) -> str:
     corpus = pipeline.settings.corpus_dir.resolve()
     path = Path(record.path)
     with ingest_lock(pipeline.settings):
-        # Disk first: if removing the entry then failed, the next ingest would drop it anyway.
         in_corpus = path.resolve().is_relative_to(corpus)
-        if in_corpus:
-            path.unlink(missing_ok=True)
-        pipeline.index.remove(source)
+        # The file steps aside under a hidden name (ingest skips those) while the entry goes, and
+        # comes back if removing the entry fails: a refused delete loses nothing.
+        aside = path.with_name(f".deleting-{secrets.token_hex(6)}-{path.name}") if in_corpus else None
+        if aside is not None and path.exists():
+            path.rename(aside)
+        try:
+            pipeline.index.remove(source)
+        except BaseException:
+            if aside is not None and aside.exists():
+                aside.rename(path)
+            raise
+        if aside is not None:
+            aside.unlink(missing_ok=True)
     if in_corpus:
         return f"Deleted {source}."
     return f"Removed {source} from the index; its file {path} is outside the corpus folder and was left in place."
@@ -106,11 +117,13 @@ def _write_new(folder: Path, name: str, data: bytes) -> Path:
         raise RagError(f"{name!r}: not a plain file name.")
     # A hidden temporary name: ingest skips hidden files, so a half-written upload is never indexed.
     partial = folder / f".upload-{secrets.token_hex(6)}"
-    partial.write_bytes(data)
     try:
+        partial.write_bytes(data)  # may fail part-way (a full disk): the finally removes the remains
         os.link(partial, target)  # unlike rename, fails when the target exists
     except FileExistsError:
         raise RagError(f"{name} already exists in the corpus folder; rename the file or delete the old one.") from None
+    except OSError as exc:
+        raise RagError(f"{name}: could not be saved in {folder} ({exc.strerror}); nothing was added.") from exc
     finally:
         partial.unlink(missing_ok=True)
     return target

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
-from rag.documents import iter_article_paths, read_article
+from rag.documents import iter_article_paths
 from rag.errors import RagError
 from rag.index import INDEX_FORMAT, Index
+from rag.ingest import read_source
 from rag.weights import LOCAL_MODELS, part_paths, verify_gguf
 
 
@@ -104,16 +109,66 @@ def check_parser(load: Callable[[], Any] = _load_parser) -> Check:
 
 
 def _file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""  # unreadable: _readable says so
+
+
+# Run in a child process: a damaged embedded store can crash Chroma's native code, which no
+# exception handler catches. The child opens the index, reads the manifest and runs one query.
+_PROBE = """
+import sys
+from pathlib import Path
+from rag.config import Settings
+from rag.index import Index
+index = Index(Settings(index_dir=Path(sys.argv[1]), corpus_dir=Path(sys.argv[2])))
+with index.reading():
+    index.manifest()
+    got = index.chunks.get(limit=1, include=["embeddings"])
+    if len(got["ids"]):
+        index.chunks.query(query_embeddings=[list(got["embeddings"][0])], n_results=1)
+"""
+
+
+def probe_store(settings: Settings, timeout: float = 300.0) -> Check | None:
+    """Open an embedded index in a child process; a Check when that crashes, None when it works."""
+    if settings.chroma_url or not (settings.index_dir / "chroma.sqlite3").exists():
+        return None
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    args = [sys.executable, "-c", _PROBE, str(settings.index_dir), str(settings.corpus_dir)]
+    try:
+        child = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return Check(
+            "index",
+            f"opening {settings.index_dir} did not finish in {timeout:.0f} s",
+            True,
+            "stop any `rag ingest` or `rag serve` stuck on it and run `rag doctor` again",
+        )
+    if child.returncode >= 0:
+        return None  # it opened, or failed with an error the in-process check reports in words
+    name = signal.Signals(-child.returncode).name
+    return Check(
+        "index",
+        f"opening {settings.index_dir} crashes Chroma ({name}): the store is damaged",
+        True,
+        f"stop every `rag serve` and `rag ingest` using it, delete the folder {settings.index_dir}, and run "
+        "`rag ingest`: the articles are untouched, and ingest embeds them all again",
+    )
 
 
 def check_index(settings: Settings) -> list[Check]:
     """Compare the index with the corpus folder and look for chunks the manifest does not vouch for."""
     where = settings.chroma_url or str(settings.index_dir)
+    if (crash := probe_store(settings)) is not None:
+        return [crash]
     try:
         index = Index(settings)
-        manifest = index.manifest()
-        chunks = index.chunks.get(include=["metadatas"])
+        with index.reading():
+            manifest = index.manifest()
+            chunks = index.chunks.get(include=["metadatas"])
     except RagError as exc:
         return [Check("index", f"cannot be opened ({where})", True, str(exc))]
     checks = [Check("index", f"opens ({where}); {len(manifest)} files indexed")]
@@ -162,7 +217,7 @@ def _corpus_check(settings: Settings, manifest: dict[str, Any]) -> Check:
     root = corpus.resolve()
     files = {p.relative_to(root).as_posix(): p for p in iter_article_paths(root)}
     pending = [s for s in files if s not in manifest or manifest[s].sha256 != _file_hash(files[s])]
-    unreadable = [s for s in pending if not _readable(files[s], s)]
+    unreadable = [s for s in pending if not _readable(files[s], s, root)]
     added = sorted(s for s in pending if s not in manifest and s not in unreadable)
     changed = sorted(s for s in pending if s in manifest and s not in unreadable)
     removed = sorted(s for s, r in manifest.items() if s not in files and Path(r.path).is_relative_to(root))
@@ -182,10 +237,11 @@ def _corpus_check(settings: Settings, manifest: dict[str, Any]) -> Check:
     )
 
 
-def _readable(path: Path, source: str) -> bool:
+def _readable(path: Path, source: str, corpus: Path) -> bool:
+    """Judge a file as ingest does, so that a file ingest skips is never reported as new."""
     try:
-        read_article(path, source)
-    except (RagError, OSError):
+        read_source(path, source, corpus)
+    except RagError:
         return False
     return True
 

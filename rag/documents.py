@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import re
+import time
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 
 from rag.errors import RagError
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm")
 MAX_FILE_BYTES = 20 * 1024 * 1024
+LEAD_CHARS = 90
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,16 @@ class Article:
     outlet: str | None = None
     author: str | None = None
     date: str | None = None
+
+    @property
+    def lead(self) -> str | None:
+        """The first line of visible text, shortened: what a list shows when there is no headline."""
+        for start, end in self.segments:
+            for line in self.text[start:end].splitlines():
+                if line.strip():
+                    words = " ".join(line.split())
+                    return words if len(words) <= LEAD_CHARS else words[: LEAD_CHARS - 1].rsplit(" ", 1)[0] + "…"
+        return None
 
 
 def decode(data: bytes, name: str) -> str:
@@ -66,10 +78,26 @@ def read_article(path: Path, source: str | None = None) -> Article:
 
 
 def parse_article(source: str, data: bytes) -> Article:
-    """Build an Article from a file name and its bytes."""
+    """Build an Article from a file name and its bytes, or raise RagError saying why it cannot be indexed.
+
+    Whatever goes wrong inside one file becomes that file's RagError, so a caller that skips the
+    file on RagError never lets one odd file stop the others.
+    """
+    try:
+        return _parse(source, data)
+    except RagError:
+        raise
+    except Exception as exc:
+        raise RagError(f"{source}: cannot be read as an article ({type(exc).__name__}: {exc}).") from exc
+
+
+def _parse(source: str, data: bytes) -> Article:
     text = decode(data, source)
     is_html = source.lower().endswith((".html", ".htm"))
-    segments, meta = _html_segments(text) if is_html else (((0, len(text)),), {})
+    try:
+        segments, meta = _html_segments(text) if is_html else (((0, len(text)),), {})
+    except RagError as exc:
+        raise RagError(f"{source}: {exc}") from exc
     if not any(text[s:e].strip() for s, e in segments):
         raise RagError(f"{source}: the file has no text to index.")
     header = "\n".join(text[s:e] for s, e in segments)[:600]
@@ -145,72 +173,72 @@ def _title(text: str, source: str) -> str | None:
     return None
 
 
-class _HTMLText(HTMLParser):
-    """Collect spans of visible text (raw offsets) and metadata from an HTML page."""
-
-    SKIP = frozenset({"script", "style", "noscript", "template", "head", "svg"})
-
-    def __init__(self, text: str) -> None:
-        super().__init__(convert_charrefs=False)
-        self._line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-        self.spans: list[tuple[int, int]] = []
-        self.meta: dict[str, str] = {}
-        self._skip_depth = 0
-        self._in_title = False
-
-    def _offset(self) -> int:
-        line, col = self.getpos()
-        return self._line_starts[line - 1] + col
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.SKIP:
-            self._skip_depth += 1
-        self._in_title = tag == "title"
-        values = {k: v or "" for k, v in attrs}
-        if tag == "meta":
-            key = values.get("property") or values.get("name") or ""
-            target = {
-                "og:title": "title",
-                "og:site_name": "outlet",
-                "author": "author",
-                "article:published_time": "date",
-            }.get(key.lower())
-            if target and values.get("content"):
-                self.meta.setdefault(target, values["content"].strip())
-        if tag == "time" and values.get("datetime"):
-            self.meta.setdefault("date", values["datetime"])
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP and self._skip_depth:
-            self._skip_depth -= 1
-        self._in_title = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title and data.strip():
-            self.meta.setdefault("title", data.strip())
-        if self._skip_depth or not data.strip():
-            return
-        start = self._offset()
-        self.spans.append((start, start + len(data)))
-
-    handle_entityref = handle_charref = lambda self, name: None  # type: ignore[assignment]
+# One pass over the page, linear in its length whatever it holds. As in a browser, a tag runs to
+# the next ">" and an unclosed one to the end of the file, so a run of unclosed "<a" is one match
+# (the standard library's HTMLParser rescans from every unclosed tag: quadratic on such input).
+# Offsets stay raw, so a citation points into the file as it is on disk.
+_MARKUP = re.compile(
+    r"<(?:!--.*?(?:-->|\Z)|[!?][^>]*(?:>|\Z)|(/?)([A-Za-z][A-Za-z0-9:-]*)([^>]*)(?:>|\Z))",
+    re.DOTALL,
+)
+_ATTRIBUTE = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]+))?""")
+_HIDDEN = frozenset({"script", "style", "noscript", "template", "head", "svg", "title"})
+_RAW_TEXT = frozenset({"script", "style"})  # their text may hold "<" and ends only at the end tag
+_META = {"og:title": "title", "og:site_name": "outlet", "author": "author", "article:published_time": "date"}
+HTML_SECONDS = 5.0
 
 
-_ENTITY_GAP = re.compile(r"(?:&#?\w+;)*")
+def _attributes(body: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, value in _ATTRIBUTE.findall(body):
+        found.setdefault(name.lower(), html.unescape(value.strip("\"'")))
+    return found
 
 
-def _html_segments(text: str) -> tuple[list[tuple[int, int]], dict[str, str]]:
-    parser = _HTMLText(text)
-    parser.feed(text)
-    parser.close()
+def _html_segments(text: str, budget: float = HTML_SECONDS) -> tuple[list[tuple[int, int]], dict[str, str]]:
+    """Spans of visible text (raw offsets) and the metadata of an HTML page."""
+    deadline = time.monotonic() + budget
+    lowered = text.lower()
     spans: list[tuple[int, int]] = []
-    for start, end in parser.spans:
-        # Entities split text nodes; "&amp;" between two runs of text belongs to the sentence.
-        if spans and _ENTITY_GAP.fullmatch(text[spans[-1][1] : start]):
-            spans[-1] = (spans[-1][0], end)
-        else:
-            spans.append((start, end))
-    meta = dict(parser.meta)
+    meta: dict[str, str] = {}
+    hidden: list[str] = []
+    pos = 0
+
+    def visible(start: int, end: int) -> None:
+        if not hidden and text[start:end].strip():
+            spans.append((start, end))  # entities stay inside the run: "Tom &amp; Jerry" is one span
+
+    for n, match in enumerate(_MARKUP.finditer(text)):
+        if match.start() < pos:  # inside a script or style body already skipped
+            continue
+        if n % 4096 == 0 and time.monotonic() > deadline:
+            raise RagError(f"HTML too slow to read (over {budget:.0f} s); save the page as text and add that.")
+        visible(pos, match.start())
+        pos = match.end()
+        closing, tag, body = match.group(1), (match.group(2) or "").lower(), match.group(3) or ""
+        if not tag:
+            continue
+        if closing:
+            if tag in hidden:
+                del hidden[len(hidden) - 1 - hidden[::-1].index(tag) :]
+            continue
+        attrs = _attributes(body)
+        if tag == "meta":
+            key = _META.get((attrs.get("property") or attrs.get("name") or "").lower())
+            if key and attrs.get("content", "").strip():
+                meta.setdefault(key, attrs["content"].strip())
+        elif tag == "time" and attrs.get("datetime"):
+            meta.setdefault("date", attrs["datetime"])
+        if tag in _RAW_TEXT or tag == "title":
+            close = lowered.find(f"</{tag}", pos)
+            close = len(text) if close < 0 else close
+            if tag == "title" and text[pos:close].strip():
+                meta.setdefault("title", " ".join(html.unescape(text[pos:close]).split()))
+            pos = close
+        elif tag in _HIDDEN and not body.rstrip().endswith("/"):
+            hidden.append(tag)
+    visible(pos, len(text))
+
     if "date" in meta:
         m = _ISO_DATE.search(meta["date"])
         meta["date"] = m.group(0) if m else ""

@@ -8,8 +8,9 @@ reprint, and hiding one of them hides a fact, or one side of a disagreement.
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Iterable, Mapping
 
 import numpy as np
 
@@ -49,6 +50,11 @@ def facts(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def facts_key(texts: Iterable[str]) -> str:
+    """A short digest of the facts of an article's chunk texts: articles with different keys are never duplicates."""
+    return hashlib.sha256("\n".join(sorted(facts(" ".join(texts)))).encode()).hexdigest()[:16]
+
+
 def _opens_sentence(text: str, at: int) -> bool:
     """True when the word at `at` starts the text, a line or a sentence (or a quotation)."""
     i = at - 1
@@ -60,25 +66,21 @@ def _opens_sentence(text: str, at: int) -> bool:
 def find_duplicates(
     vectors: Mapping[str, np.ndarray],
     dates: Mapping[str, str | None],
-    stated: Mapping[str, frozenset[str]] | None = None,
+    stated: Mapping[str, Hashable] | None = None,
     threshold: float = DUPLICATE_ARTICLE_SIMILARITY,
 ) -> dict[str, str]:
     """Map each duplicate article to the canonical article it repeats; canonical ones are not keys.
 
-    `stated` gives each article's `facts`; articles whose facts differ are never duplicates.
+    `stated` gives each article's facts (`facts` or `facts_key`): only articles stating the same
+    facts are compared, so the work grows with the size of each group, not the square of the corpus.
     """
     duplicates: dict[str, str] = {}
-    canonical: list[str] = []
-
-    def same(a: str, b: str) -> bool:
-        if stated is not None and stated.get(a, frozenset()) != stated.get(b, frozenset()):
-            return False
-        return article_similarity(vectors[a], vectors[b]) >= threshold
-
+    canonical: dict[Hashable, list[str]] = {}
     for source in sorted(vectors, key=lambda s: canonical_order(s, dates.get(s))):
-        match = next((c for c in canonical if same(source, c)), None)
+        group = canonical.setdefault(stated.get(source, "") if stated is not None else "", [])
+        match = next((c for c in group if article_similarity(vectors[source], vectors[c]) >= threshold), None)
         if match is None:
-            canonical.append(source)
+            group.append(source)
         else:
             duplicates[source] = match
     return duplicates

@@ -7,3 +7,7 @@ class RagError(Exception):
 
 class IndexBusy(RagError):
     """Another ingest holds the index's write lock."""
+
+
+class StoreBusy(RagError):
+    """Another process has held the embedded store for longer than a reader or writer waits."""

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -20,8 +22,12 @@ from rag.chunking import Chunk
 from rag.config import Settings
 from rag.documents import Article
 from rag.errors import IndexBusy, RagError
+from rag.storelock import StoreAccess, store_access
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+T = TypeVar("T")
+_held_locks = threading.local()  # the ingest locks this thread holds
 
 
 # What an index written by this version holds beyond chunks and files. 2: every file records
@@ -42,6 +48,8 @@ class FileRecord:
     author: str | None
     date: str | None
     duplicate_of: str | None = None  # the canonical article this one repeats (rag/duplicates.py)
+    facts: str | None = None  # digest of the names and figures it states (rag.duplicates.facts_key)
+    lead: str | None = None  # its first line of text, for lists when it has no headline
 
 
 def _clean(meta: dict[str, Any]) -> dict[str, Any]:
@@ -54,22 +62,76 @@ def date_ordinal(date: str | None) -> int:
     return int(date.replace("-", "")) if date else 0
 
 
+def _reads(method: Callable[..., T]) -> Callable[..., T]:
+    """Run an Index method as a read of the store (see Index.reading)."""
+
+    @functools.wraps(method)
+    def read(self: Index, *args: Any, **kwargs: Any) -> T:
+        with self.reading():
+            return method(self, *args, **kwargs)
+
+    return read
+
+
+def _writes(method: Callable[..., T]) -> Callable[..., T]:
+    """Run an Index method as a write of the store (see Index.writing)."""
+
+    @functools.wraps(method)
+    def write(self: Index, *args: Any, **kwargs: Any) -> T:
+        with self.writing():
+            return method(self, *args, **kwargs)
+
+    return write
+
+
 class Index:
     """Chunks and manifest for one settings fingerprint, in an embedded or remote Chroma."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.client = _connect(settings)
+        # An embedded store is shared with other processes through its StoreAccess (rag/storelock.py).
+        self._access = None if settings.chroma_url else _embedded_access(settings)
+        self._epoch = -1
         try:
-            self._open_collections()
-            self.state = self.client.get_or_create_collection(
-                f"{settings.collection_name}-state", embedding_function=None
-            )
-            self.repaired = self._repair_if_damaged()
+            if self._access is None:
+                self.client = _http_client(str(settings.chroma_url), settings.chroma_database)
+                self._open_collections()
+            self.repaired = False
+            with self.writing(changes=False):
+                self.repaired = self._repair_if_damaged()
         except RagError:
             raise
         except Exception as exc:  # chromadb raises many types for an unreachable or unwritable store
             raise RagError(storage_error(settings, "open the index", exc)) from exc
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Read the store: no other process writes it meanwhile, and this process's view is current."""
+        if self._access is None:
+            yield
+            return
+        with self._access.hold(exclusive=False):
+            self._current()
+            yield
+
+    @contextmanager
+    def writing(self, *, changes: bool = True) -> Iterator[None]:
+        """Write the store: no other process reads or writes it meanwhile; the others see the change after."""
+        if self._access is None:
+            yield
+            return
+        with self._access.hold(exclusive=True, writes=changes):
+            self._current()
+            yield
+
+    def _current(self) -> None:
+        """Fetch the collections again when the process's client was reopened since they were fetched."""
+        assert self._access is not None
+        client = self._access.client
+        if self._epoch != self._access.epoch:
+            self.client = client
+            self._open_collections()
+            self._epoch = self._access.epoch
 
     def _repair_if_damaged(self) -> bool:
         """Empty the index when embedded Chroma can no longer read its vectors; True if it did.
@@ -87,10 +149,11 @@ class Index:
             if "hnsw segment" not in str(exc).lower():
                 raise
         name = self.settings.collection_name
-        for collection in (name, f"{name}-files"):
-            self.client.delete_collection(collection)
-        self._open_collections()
-        self.bump()
+        with self.writing():
+            for collection in (name, f"{name}-files"):
+                self.client.delete_collection(collection)
+            self._open_collections()
+            self.bump()
         return True
 
     def _open_collections(self) -> None:
@@ -100,6 +163,7 @@ class Index:
             name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
         self.files = self.client.get_or_create_collection(f"{name}-files", embedding_function=None)
+        self.state = self.client.get_or_create_collection(f"{name}-state", embedding_function=None)
 
     @contextmanager
     def guard(self) -> Iterator[None]:
@@ -115,6 +179,7 @@ class Index:
 
     # Reading
 
+    @_reads
     def manifest(self) -> dict[str, FileRecord]:
         with self._storage("read the manifest"):
             got = _get_all(self.files, ["metadatas"])
@@ -129,16 +194,20 @@ class Index:
                 author=_opt(m.get("author")),
                 date=_opt(m.get("date")),
                 duplicate_of=_opt(m.get("duplicate_of")) or None,
+                facts=_opt(m.get("facts")) or None,
+                lead=_opt(m.get("lead")) or None,
             )
             for id_, m in zip(got["ids"], got["metadatas"] or [], strict=True)
             if m
         }
 
+    @_reads
     def article_text(self, source: str) -> str | None:
         got = self.files.get(ids=[source], include=["documents"])
         docs = got.get("documents") or []
         return docs[0] if docs else None
 
+    @_reads
     def generation(self) -> str:
         """A token that changes whenever chunks or manifest change ("" for an index written before it existed).
 
@@ -149,31 +218,44 @@ class Index:
         metas = got.get("metadatas") or []
         return str(metas[0].get("value", "")) if metas and metas[0] else ""
 
+    @_reads
     def format(self) -> int:
         """Which `INDEX_FORMAT` the last complete ingest wrote (1 for an index from before the stamp)."""
         got = self.state.get(ids=["format"], include=["metadatas"])
         metas = got.get("metadatas") or []
         return int(metas[0].get("value", 1)) if metas and metas[0] else 1
 
+    @_writes
     def set_format(self, value: int) -> None:
         self.state.upsert(ids=["format"], embeddings=[[1.0]], metadatas=[{"value": value}])
 
+    @_writes
     def bump(self) -> None:
         """Record that chunks or the manifest changed, for readers holding derived state."""
         self.state.upsert(ids=["generation"], embeddings=[[1.0]], metadatas=[{"value": uuid.uuid4().hex}])
 
+    @_reads
     def chunk_count(self) -> int:
         with self._storage("count the chunks"):
             return int(self.chunks.count())
 
-    def all_chunks(self) -> dict[str, Any]:
+    @_reads
+    def all_chunks(self, sources: Collection[str] | None = None) -> dict[str, Any]:
+        """Chunk texts and metadata, of every file or only of `sources`."""
+        where = None if sources is None else {"source": {"$in": sorted(sources)}}
+        if sources is not None and not sources:
+            return {"ids": [], "documents": [], "metadatas": []}
         with self._storage("read the chunks"):
-            return _get_all(self.chunks, ["documents", "metadatas"])
+            return _get_all(self.chunks, ["documents", "metadatas"], where)
 
-    def chunk_vectors(self) -> dict[str, np.ndarray]:
-        """Each indexed file's chunk vectors, one row per chunk."""
+    @_reads
+    def chunk_vectors(self, sources: Collection[str] | None = None) -> dict[str, np.ndarray]:
+        """Each indexed file's chunk vectors, one row per chunk (only `sources`' when given)."""
+        if sources is not None and not sources:
+            return {}
+        where = None if sources is None else {"source": {"$in": sorted(sources)}}
         with self._storage("read the chunk vectors"):
-            got = _get_all(self.chunks, ["embeddings", "metadatas"])
+            got = _get_all(self.chunks, ["embeddings", "metadatas"], where)
         rows: dict[str, list[Any]] = {}
         for vector, meta in zip(got["embeddings"], got["metadatas"] or [], strict=True):
             rows.setdefault(str(meta["source"]), []).append(vector)
@@ -188,6 +270,7 @@ class Index:
         """Store one article's chunks and manifest entry (see put_articles)."""
         self.put_articles([Put(article, chunks, vectors, path, replaces)])
 
+    @_writes
     def put_articles(self, puts: Sequence[Put]) -> None:
         """Store several articles' chunks, then their manifest entries, then drop replaced versions' chunks.
 
@@ -222,41 +305,52 @@ class Index:
         if replaced:
             self.bump()
 
-    def set_duplicates(self, duplicates: dict[str, str]) -> None:
-        """Record for every file which canonical file it repeats, if any ("" for none)."""
+    @_writes
+    def set_duplicates(self, duplicates: dict[str, str], facts: dict[str, str] | None = None) -> None:
+        """Record for every file which canonical file it repeats, if any ("" for none), and any
+        `facts` digests it lacked."""
+        facts = facts or {}
         with self._storage("record duplicate articles"):
             got = _get_all(self.files, ["metadatas"])
             ids, metas = [], []
             for id_, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-                wanted = duplicates.get(id_, "")
-                if meta is not None and meta.get("duplicate_of") != wanted:
+                wanted = {"duplicate_of": duplicates.get(id_, "")}
+                if id_ in facts:
+                    wanted["facts"] = facts[id_]
+                if meta is not None and any(meta.get(k) != v for k, v in wanted.items()):
                     ids.append(id_)
-                    metas.append({**meta, "duplicate_of": wanted})
+                    metas.append({**meta, **wanted})
             if ids:
                 self.files.update(ids=ids, metadatas=metas)  # type: ignore[arg-type]
                 self.bump()
 
+    @_writes
     def remove(self, source: str) -> None:
         with self._storage(f"remove {source}"):
             self.files.delete(ids=[source])
             self.chunks.delete(where={"source": source})
             self.bump()
 
+    @_writes
     def reconcile(self) -> int:
-        """Delete chunks the manifest does not vouch for; return how many went."""
-        before = self.chunk_count()
-        manifest = self.manifest()
+        """Delete chunks the manifest does not vouch for; return how many went.
+
+        One read of every chunk's file and hash, and deletes only when something is stale: the
+        cost of an ingest that finds nothing to clean does not grow with deletes per file.
+        """
+        vouched = {r.source: r.sha256 for r in self.manifest().values()}
         with self._storage("clean up after an interrupted ingest"):
-            if manifest:
-                self.chunks.delete(where={"source": {"$nin": list(manifest)}})
-                for record in manifest.values():
-                    self.chunks.delete(where={"$and": [{"source": record.source}, {"sha256": {"$ne": record.sha256}}]})
-            elif before:
-                self.chunks.delete(where={"chunk": {"$gte": 0}})
-        removed = before - self.chunk_count()
-        if removed:
+            got = _get_all(self.chunks, ["metadatas"])
+            stale = [
+                id_
+                for id_, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
+                if not meta or vouched.get(str(meta.get("source"))) != meta.get("sha256")
+            ]
+            for lo in range(0, len(stale), PAGE):
+                self.chunks.delete(ids=stale[lo : lo + PAGE])
+        if stale:
             self.bump()
-        return removed
+        return len(stale)
 
     @contextmanager
     def _storage(self, action: str, need_bytes: int = 0) -> Iterator[None]:
@@ -316,6 +410,7 @@ class Put:
     vectors: np.ndarray
     path: str
     replaces: bool = True
+    facts: str | None = None  # rag.duplicates.facts_key of its chunks
 
 
 def _chunk_rows(put: Put) -> list[tuple[str, list[float], str, dict[str, Any]]]:
@@ -354,6 +449,8 @@ def _file_record(put: Put) -> dict[str, Any]:
         "outlet": article.outlet,
         "author": article.author,
         "date": article.date,
+        "facts": put.facts,
+        "lead": article.lead,
         "indexed_at": time.time(),
     }
 
@@ -361,12 +458,12 @@ def _file_record(put: Put) -> dict[str, Any]:
 PAGE = 5000
 
 
-def _get_all(collection: Any, include: list[str]) -> dict[str, Any]:
+def _get_all(collection: Any, include: list[str], where: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read a whole collection in pages: one unbounded get fails past ~32k rows ("too many SQL variables")."""
     out: dict[str, Any] = {"ids": [], **{key: [] for key in include}}
     offset = 0
     while True:
-        got = collection.get(include=include, limit=PAGE, offset=offset)
+        got = collection.get(include=include, limit=PAGE, offset=offset, where=where)
         out["ids"].extend(got["ids"])
         for key in include:
             rows = got.get(key)  # embeddings come as a numpy array, whose truth value is ambiguous
@@ -384,21 +481,39 @@ def _where(settings: Settings) -> str:
     return settings.chroma_url or str(settings.index_dir)
 
 
-def _connect(settings: Settings) -> Any:
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
-    if settings.chroma_url:
-        return _http_client(settings.chroma_url, settings.chroma_database)
+def _embedded_access(settings: Settings) -> StoreAccess:
     try:
         settings.index_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RagError(f"Cannot create the index folder {settings.index_dir}: {exc.strerror}.") from exc
-    try:
-        return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
-    except Exception as exc:
-        raise RagError(storage_error(settings, "open the index", exc)) from exc
+
+    def connect(folder: Path) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        try:
+            return chromadb.PersistentClient(path=str(folder), settings=ChromaSettings(anonymized_telemetry=False))
+        except Exception as exc:
+            raise RagError(storage_error(settings, "open the index", exc)) from exc
+
+    return store_access(settings.index_dir, connect, _forget_store)
+
+
+def release(settings: Settings) -> None:
+    """Close this process's client on an embedded index (Index objects on it reopen it when next used)."""
+    if not settings.chroma_url:
+        _embedded_access(settings).close()
+
+
+def _forget_store(folder: Path) -> None:
+    """Stop this process's Chroma system for the store, so that the next client reads it from disk."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    identifier = str(folder)
+    system = SharedSystemClient._identifier_to_system.pop(identifier, None)
+    SharedSystemClient._identifier_to_refcount.pop(identifier, None)
+    if system is not None:
+        system.stop()
 
 
 def _http_client(address: str, database: str) -> Any:
@@ -450,11 +565,18 @@ def _create_database(host: str, port: int, ssl: bool, database: str, address: st
 
 @contextmanager
 def ingest_lock(settings: Settings) -> Iterator[None]:
-    """Hold an exclusive lock so two ingests never write one index at once."""
+    """Hold an exclusive lock so two ingests never write one index at once.
+
+    Re-entrant within a thread (an ingest inside an upload); another thread or process is refused.
+    """
     import fcntl
 
     lock_dir = settings.index_dir
     path = Path(lock_dir) / ".ingest.lock"
+    held = _held_locks.__dict__.setdefault("paths", set())
+    if path in held:
+        yield
+        return
     try:
         lock_dir.mkdir(parents=True, exist_ok=True)
         handle = open(path, "a+")  # noqa: SIM115 -- closed by the with block below
@@ -467,7 +589,9 @@ def ingest_lock(settings: Settings) -> Iterator[None]:
             raise IndexBusy(
                 f"Another `rag ingest` is writing this index ({lock_dir}); wait for it to finish."
             ) from None
+        held.add(path)
         try:
             yield
         finally:
+            held.discard(path)
             fcntl.flock(handle, fcntl.LOCK_UN)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from tqdm import tqdm
 from rag.chunking import Chunk, chunk_article
 from rag.config import Settings
 from rag.documents import Article, iter_article_paths, read_article
-from rag.duplicates import facts, find_duplicates
+from rag.duplicates import facts_key, find_duplicates
 from rag.embedding import Embedder
 from rag.errors import IndexBusy, RagError
 from rag.index import INDEX_FORMAT, Index, Put, bytes_needed, ingest_lock
@@ -26,6 +26,8 @@ from rag.index import INDEX_FORMAT, Index, Put, bytes_needed, ingest_lock
 # segment writer"). One article per write makes that rarer but not impossible (it happened once
 # more in a later run), so opening the index also repairs it (`Index._repair_if_damaged`).
 FILES_PER_WRITE = 1
+# Longest a write holds the store from other processes' readers (rag/storelock.py).
+WRITE_SLICE_SECONDS = 0.5
 
 
 @dataclass
@@ -65,15 +67,15 @@ def _sources(roots: Sequence[Path], corpus: Path) -> tuple[dict[str, tuple[Path,
     found: dict[str, tuple[Path, Path | None]] = {}
     dirs: list[Path] = []
     for root in roots:
-        # Resolve the folders on the way but not the file itself: a symlink is judged by _read.
+        # Resolve the folders on the way but not the file itself: a symlink is judged by read_source.
         where = Path(os.path.abspath(root))
         where = where.resolve() if where.is_dir() else where.parent.resolve() / where.name
         if not where.exists():
             raise RagError(f"{root}: no such file or folder.")
         if not (where == corpus or _is_under(where.parent, corpus)):
             raise RagError(
-                f"{root}: outside the corpus folder {corpus}; copy it into that folder (or point "
-                "RAG_CORPUS_DIR at its folder) and run `rag ingest` again."
+                f"{root}: outside the corpus folder {corpus}; copy it into that folder, or make its folder "
+                "the corpus (`rag --corpus FOLDER ingest`, or RAG_CORPUS_DIR) and run `rag ingest` again."
             )
         if where.is_dir():
             dirs.append(where)
@@ -100,26 +102,26 @@ def ingest(
         todo: list[tuple[Article, Path, list[Chunk], bool]] = []
         for source, (path, folder) in found.items():
             try:
-                article = _read(path, source, folder)
+                article = read_source(path, source, folder)
+                previous = manifest.get(source)
+                if previous and previous.sha256 == article.sha256:
+                    report.unchanged.append(source)
+                    continue
+                chunks = _chunk(article, settings)
             except RagError as exc:
                 report.failed[source] = str(exc)
                 continue
-            previous = manifest.get(source)
-            if previous and previous.sha256 == article.sha256:
-                report.unchanged.append(source)
-                continue
             (report.changed if previous else report.added).append(source)
-            chunks = chunk_article(article, settings.chunk_max_words, settings.chunk_overlap_sentences)
             todo.append((article, path, chunks, previous is not None))
 
         check_free_space(settings, [article for article, *_ in todo])
         vectors = _embed_all([c.text for _, _, chunks, _ in todo for c in chunks], embedder, progress)
         offset, puts = 0, []
         for article, path, chunks, replaces in todo:
-            puts.append(Put(article, chunks, vectors[offset : offset + len(chunks)], str(path), replaces))
+            put_vectors = vectors[offset : offset + len(chunks)]
+            puts.append(Put(article, chunks, put_vectors, str(path), replaces, facts_key(c.text for c in chunks)))
             offset += len(chunks)
-        for lo in range(0, len(puts), FILES_PER_WRITE):
-            index.put_articles(puts[lo : lo + FILES_PER_WRITE])
+        _store(index, puts)
         report.chunks_embedded = offset
 
         for record in manifest.values():
@@ -127,7 +129,7 @@ def ingest(
             if gone and not Path(record.path).exists():
                 index.remove(record.source)
                 report.removed.append(record.source)
-        report.duplicates = _mark_duplicates(index)
+        report.duplicates = _mark_duplicates(index, {*report.added, *report.changed, *report.removed})
         index.set_format(INDEX_FORMAT)
         report.chunks_total = index.chunk_count()
     report.seconds = time.perf_counter() - started
@@ -155,17 +157,56 @@ def upgrade(index: Index, settings: Settings) -> bool:
         return False
 
 
-def _mark_duplicates(index: Index) -> dict[str, str]:
-    """Re-decide, over the whole index, which articles repeat another: a change or removal can undo it."""
-    dates = {source: record.date for source, record in index.manifest().items()}
-    texts: dict[str, list[str]] = {}
-    got = index.all_chunks()
-    for text, meta in zip(got["documents"], got["metadatas"], strict=True):
-        texts.setdefault(str(meta["source"]), []).append(text)
-    stated = {source: facts(" ".join(parts)) for source, parts in texts.items()}
-    duplicates = find_duplicates(index.chunk_vectors(), dates, stated)
-    index.set_duplicates(duplicates)
+def _mark_duplicates(index: Index, touched: Collection[str] | None = None) -> dict[str, str]:
+    """Decide which articles repeat another, and record it; return every article's mark.
+
+    Only articles that state the same facts can be duplicates, so only the groups of articles
+    sharing facts with a `touched` (added, changed or removed) article are decided again; the
+    others keep their marks. `touched=None` decides every group, as for an older index.
+    """
+    manifest = index.manifest()
+    keys = {source: record.facts for source, record in manifest.items() if record.facts}
+    unkeyed = [source for source in manifest if source not in keys]  # written before facts were recorded
+    if unkeyed:
+        texts: dict[str, list[str]] = {}
+        got = index.all_chunks(unkeyed)
+        for text, meta in zip(got["documents"], got["metadatas"], strict=True):
+            texts.setdefault(str(meta["source"]), []).append(text)
+        keys.update({source: facts_key(texts.get(source, [])) for source in unkeyed})
+    if touched is None:
+        regroup = set(keys.values())
+    else:
+        regroup = {keys[s] for s in touched if s in keys}
+        # a duplicate whose canonical article changed or went must find a new one
+        regroup |= {
+            keys[s]
+            for s, r in manifest.items()
+            if r.duplicate_of and (r.duplicate_of in touched or r.duplicate_of not in manifest)
+        }
+    members = [source for source in manifest if keys[source] in regroup]
+    decided = find_duplicates(
+        index.chunk_vectors(members), {s: manifest[s].date for s in members}, {s: keys[s] for s in members}
+    )
+    kept = {s: r.duplicate_of for s, r in manifest.items() if r.duplicate_of and keys[s] not in regroup}
+    duplicates = {**kept, **decided}
+    if touched is None or touched or unkeyed:
+        index.set_duplicates(duplicates, {s: keys[s] for s in unkeyed})
     return duplicates
+
+
+def _store(index: Index, puts: Sequence[Put]) -> None:
+    """Write the articles FILES_PER_WRITE at a time, holding the store for WRITE_SLICE_SECONDS at most.
+
+    Between slices other processes' readers get the store (each slice ends with whole files, so
+    they answer from wholly indexed files); within one, the lock is not taken again per file.
+    """
+    lo = 0
+    while lo < len(puts):
+        with index.writing():
+            started = time.perf_counter()
+            while lo < len(puts) and time.perf_counter() - started < WRITE_SLICE_SECONDS:
+                index.put_articles(puts[lo : lo + FILES_PER_WRITE])
+                lo += FILES_PER_WRITE
 
 
 def check_free_space(settings: Settings, articles: Sequence[Article]) -> None:
@@ -188,7 +229,8 @@ def check_free_space(settings: Settings, articles: Sequence[Article]) -> None:
         )
 
 
-def _read(path: Path, source: str, folder: Path | None) -> Article:
+def read_source(path: Path, source: str, folder: Path | None) -> Article:
+    """Read a corpus file as ingest does, or raise RagError saying why it is skipped."""
     if folder is not None and path.is_symlink():
         target = path.resolve()
         if not _is_under(target, folder):
@@ -197,6 +239,13 @@ def _read(path: Path, source: str, folder: Path | None) -> Article:
         return read_article(path, source)
     except OSError as exc:
         raise RagError(f"{source}: cannot read the file ({exc.strerror}).") from exc
+
+
+def _chunk(article: Article, settings: Settings) -> list[Chunk]:
+    try:
+        return chunk_article(article, settings.chunk_max_words, settings.chunk_overlap_sentences)
+    except Exception as exc:
+        raise RagError(f"{article.source}: cannot be cut into chunks ({type(exc).__name__}: {exc}).") from exc
 
 
 def _is_under(path: Path, folder: Path) -> bool:

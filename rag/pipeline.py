@@ -15,13 +15,14 @@ from rag.config import Settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder
 from rag.errors import RagError
 from rag.evidence import Evidence, build_passages
-from rag.index import Index
+from rag.index import Index, ingest_lock
 from rag.ingest import IngestReport, ingest, upgrade
 from rag.llm import LLM, LLMUnavailable, Message, make_llm
 from rag.retrieval import Retriever
 from rag.support import SupportChecker
 
 MAX_QUESTION_CHARS = 2000
+MAX_K = 20  # the UI's slider range, enforced here so that the API cannot ask for more
 
 
 class Pipeline:
@@ -62,7 +63,8 @@ class Pipeline:
 
     def ingest(self, paths: Sequence[Path] | None = None, *, progress: bool = True) -> IngestReport:
         """Index new and changed files under `paths` (default: the corpus folder), drop removed ones."""
-        with self.index.guard():
+        # The ingest lock first: a second ingest is refused before it opens (and waits for) the store.
+        with ingest_lock(self.settings), self.index.guard():
             return ingest(
                 list(paths or [self.settings.corpus_dir]), self.index, self.embedder, self.settings, progress=progress
             )
@@ -84,9 +86,10 @@ class Pipeline:
         """Retrieve chunks and lay out the best of them as passages of numbered sentences."""
         question = check_question(question)
         since, until = check_date(since, "since"), check_date(until, "until")
+        k = check_k(k)
         self.ensure_index()
         vector = self.embedder.embed([question])[0]
-        with self.index.guard():
+        with self.index.guard(), self.index.reading():
             named = self.retriever.named_sources(question)
             chunks = self.retriever.retrieve(question, vector, k or self.settings.top_k, since, until, named)
         settings = self.settings
@@ -146,6 +149,19 @@ def check_date(value: str | None, name: str) -> str | None:
         return date.fromisoformat(value.strip()).isoformat()
     except ValueError:
         raise RagError(f"The {name} date {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2025-03-16.") from None
+
+
+def check_k(k: object) -> int | None:
+    """Accept a whole number of passages from 1 to MAX_K (or nothing, for the setting)."""
+    if k is None or k == "":
+        return None
+    try:
+        value = float(k)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(k, bool) or not value.is_integer() or not 1 <= value <= MAX_K:
+        raise RagError(f"k must be a whole number from 1 to {MAX_K}; got {k!r}.")
+    return int(value)
 
 
 def check_question(question: str) -> str:

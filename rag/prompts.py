@@ -7,10 +7,8 @@ import string
 from functools import cache
 from pathlib import Path
 
-from rag.config import PROJECT_DIR
+from rag.config import PROMPTS_DIR
 from rag.errors import RagError
-
-PROMPTS_DIR = PROJECT_DIR / "prompts"
 
 # The one "cannot answer" sentence: used by the prompt, the pipeline, the tests and the eval.
 NO_ANSWER = "The articles do not answer this question."

@@ -8,7 +8,6 @@ import threading
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -75,6 +74,7 @@ class Retriever:
         self._vocabulary: frozenset[str] = frozenset()
         self._spread: Counter[str] = Counter()
         self._nodes: dict[str, Any] = {}
+        self._vectors: tuple[Any, Any] | None = None
         self._lock = threading.Lock()
 
     def retrieve(
@@ -153,15 +153,19 @@ class Retriever:
         return out
 
     def _dense(self, n: int, filters: Any) -> Any:
-        return self._vector_index.as_retriever(similarity_top_k=n, filters=filters)
+        return self._vector_index().as_retriever(similarity_top_k=n, filters=filters)
 
-    @cached_property
     def _vector_index(self) -> Any:
+        """llama-index's view of the chunk collection, made again when the index reopened its store."""
         from llama_index.core import VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        store = ChromaVectorStore(chroma_collection=self.index.chunks)
-        return VectorStoreIndex.from_vector_store(store, embed_model=as_llama_index_embedding(self.embedder))
+        collection = self.index.chunks
+        if self._vectors is None or self._vectors[0] is not collection:
+            store = ChromaVectorStore(chroma_collection=collection)
+            embed = as_llama_index_embedding(self.embedder)
+            self._vectors = (collection, VectorStoreIndex.from_vector_store(store, embed_model=embed))
+        return self._vectors[1]
 
     def _lexical(self, bundle: Any, n: int | None) -> list[Any]:
         """The top n chunks by BM25 (n None: all of them)."""

@@ -15,7 +15,7 @@ import gradio as gr
 from rag import corpus
 from rag.citations import Answer
 from rag.errors import RagError
-from rag.pipeline import Pipeline, check_date
+from rag.pipeline import MAX_K, Pipeline, check_date, check_k
 from rag.session import Session
 from rag.views import CITE_PREFIX, answer_markdown, article_html, inert, parse_cite_link, render_answer
 from rag.weights import LOCAL_MODELS
@@ -35,6 +35,10 @@ EXAMPLES = [
 SEARCHING = "_Searching the articles…_"
 VIEWER_EMPTY = "<p class='article-head'>Click a [n] marker or a source to read the cited sentence in its article.</p>"
 ARTICLE_COLUMNS = ["File", "Title", "Outlet", "Date", "Chunks"]
+READ_ONLY_NOTE = (
+    "_This server is read-only: articles cannot be added or deleted here. Run `rag ingest` on the "
+    "server, or start `rag serve` with logins (`--auth-file` or `RAG_SERVE_AUTH`) to allow it._"
+)
 
 # Global styles and the one piece of page script: a click on a citation link asks the viewer to open it.
 HEAD = """<style>
@@ -43,7 +47,11 @@ HEAD = """<style>
   background: var(--color-accent-soft); font-size: .85em; font-weight: 600; }
 </style>"""
 VIEWER_CSS = """
-.article-head { font-weight: 600; margin-bottom: .5em; }
+.article-head { margin-bottom: .75em; border-bottom: 1px solid var(--border-color-primary); padding-bottom: .5em; }
+.article-title { font-size: 1.15em; font-weight: 600; margin: 0 2em .25em 0; }
+.article-meta { font-size: .9em; opacity: .8; }
+.viewer-close { float: right; font-size: 1.3em; line-height: 1; padding: 0 .3em; cursor: pointer;
+  background: none; border: none; }
 .article-text { white-space: pre-wrap; line-height: 1.5; }
 mark.cited { background: #ffe066; color: #000; padding: 0 .1em; }
 """
@@ -59,6 +67,9 @@ if (!window.ragCiteListener) {{
     window.ragOpenCitation(a.getAttribute('href'));
   }}, true);
 }}
+element.addEventListener('click', (event) => {{
+  if (event.target.closest && event.target.closest('[data-close]')) trigger('click', {{cite: ''}});
+}});
 watch('value', () => {{
   const mark = element.querySelector('mark.cited');
   if (mark) mark.scrollIntoView({{block: 'center'}});
@@ -102,7 +113,7 @@ def respond(
     try:
         draft = ""
         options = {"since": check_date(since, "since"), "until": check_date(until, "until")}
-        for event in session.ask_stream(question, k=int(k) if k else None, **options):
+        for event in session.ask_stream(question, k=check_k(k), **options):
             if isinstance(event, Answer):
                 yield reply(render_answer(event, show_removed))
             else:
@@ -122,13 +133,15 @@ def ask_json(
     """Answer a question and return the Answer as a JSON-ready dict, raising gr.Error for user errors."""
     try:
         options = {"since": check_date(since, "since"), "until": check_date(until, "until")}
-        return pipeline.ask(question, k=int(k) if k else None, **options).model_dump()
+        return pipeline.ask(question, k=k, **options).model_dump()
     except RagError as exc:
         raise gr.Error(str(exc)) from None
 
 
 def open_citation(pipeline: Pipeline, link: str) -> str:
-    """Render the article a citation link points at, its sentence highlighted."""
+    """Render the article a citation link points at, its sentence highlighted; no link closes the viewer."""
+    if not link:
+        return VIEWER_EMPTY
     try:
         source, start, end = parse_cite_link(link)
     except RagError as exc:
@@ -177,8 +190,14 @@ def local_alternatives(pipeline: Pipeline) -> dict[str, Pipeline]:
     return models
 
 
-def build_app(pipeline: Pipeline, alternatives: Mapping[str, Pipeline] | None = None) -> gr.Blocks:
-    """Build the UI and the `ask` API endpoint; `alternatives` are pipelines for other models to offer."""
+def build_app(
+    pipeline: Pipeline, alternatives: Mapping[str, Pipeline] | None = None, *, writable: bool = True
+) -> gr.Blocks:
+    """Build the UI and the `ask` API endpoint; `alternatives` are pipelines for other models to offer.
+
+    Without `writable` the app has no upload or delete at all: no component and no event a request
+    could name, so read-only holds for the API as much as for the page.
+    """
     pipelines = {pipeline.llm.name: pipeline, **(alternatives or {})}
 
     def chosen(model: str | None) -> Pipeline:
@@ -239,7 +258,8 @@ def build_app(pipeline: Pipeline, alternatives: Mapping[str, Pipeline] | None = 
     def delete(source: str | None, model: str) -> tuple[str, Any, Any, str]:
         return corpus_view(delete_file(pipeline, source), model)
 
-    with gr.Blocks(title="Ask the news", analytics_enabled=False) as app:
+    # Uploaded files are copied into the corpus folder; Gradio's own copies go after an hour.
+    with gr.Blocks(title="Ask the news", analytics_enabled=False, delete_cache=(600, 3600)) as app:
         gr.Markdown("## Ask the news\nAnswers come only from the indexed articles, with the sentences they rest on.")
         status_line = gr.Markdown(elem_id="status")
         with gr.Row():
@@ -271,8 +291,8 @@ def build_app(pipeline: Pipeline, alternatives: Mapping[str, Pipeline] | None = 
                         clear = gr.Button("Start over", elem_id="new-chat", size="sm")
                         copy = gr.Button("Copy answer with references", elem_id="copy-answer", size="sm")
                     with gr.Accordion("Options", open=False):
-                        top_k = min(max(pipeline.settings.top_k, 1), 20)
-                        k = gr.Slider(1, 20, value=top_k, step=1, label="Passages to retrieve (k)", elem_id="k")
+                        top_k = min(max(pipeline.settings.top_k, 1), MAX_K)
+                        k = gr.Slider(1, MAX_K, value=top_k, step=1, label="Passages to retrieve (k)", elem_id="k")
                         with gr.Row():
                             since = gr.Textbox(
                                 label="Since (YYYY-MM-DD)", placeholder="blank = no limit", elem_id="since"
@@ -298,17 +318,21 @@ def build_app(pipeline: Pipeline, alternatives: Mapping[str, Pipeline] | None = 
                         wrap=True,
                         column_widths=["24%", "40%", "14%", "13%", "9%"],
                     )
-                    files = gr.File(
-                        label="Add articles (.txt, .md, .html)",
-                        file_count="multiple",
-                        file_types=list(corpus.UPLOAD_SUFFIXES),
-                        elem_id="upload",
-                    )
+                    if writable:
+                        files = gr.File(
+                            label="Add articles (.txt, .md, .html)",
+                            file_count="multiple",
+                            file_types=list(corpus.UPLOAD_SUFFIXES),
+                            elem_id="upload",
+                        )
+                    else:
+                        gr.Markdown(READ_ONLY_NOTE, elem_id="read-only")
                     corpus_message = gr.Markdown(elem_id="corpus-message")
                     with gr.Row():
                         choice = gr.Dropdown([], label="Article", elem_id="article-choice", scale=4)
                         read = gr.Button("Open", elem_id="open-article", scale=1)
-                        remove = gr.Button("Delete", variant="stop", elem_id="delete-article", scale=1)
+                        if writable:
+                            remove = gr.Button("Delete", variant="stop", elem_id="delete-article", scale=1)
             with gr.Column(scale=2):
                 viewer = gr.HTML(
                     VIEWER_EMPTY,
@@ -341,23 +365,47 @@ def build_app(pipeline: Pipeline, alternatives: Mapping[str, Pipeline] | None = 
         viewer.click(show_citation, None, viewer, queue=False, **private)
         read.click(show_article, choice, viewer, queue=False, **private)
         corpus_outputs = [corpus_message, table, choice, status_line]
-        files.upload(upload, [files, model], [*corpus_outputs, files], concurrency_id="corpus", **private)
-        remove.click(delete, [choice, model], corpus_outputs, js=CONFIRM_DELETE_JS, concurrency_id="corpus", **private)
+        if writable:
+            files.upload(upload, [files, model], [*corpus_outputs, files], concurrency_id="corpus", **private)
+            remove.click(
+                delete, [choice, model], corpus_outputs, js=CONFIRM_DELETE_JS, concurrency_id="corpus", **private
+            )
         model.change(lambda m: status(chosen(m)), model, status_line, queue=False, **private)
         app.load(lambda m: corpus_view("", m), model, corpus_outputs, **private)
         gr.api(ask, api_name="ask", concurrency_id="answer")
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Index the corpus if needed, then serve the chat UI until interrupted."""
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    *,
+    auth_file: Path | None = None,
+    read_only: bool = False,
+) -> None:
+    """Index the corpus if needed, then serve the chat UI until interrupted.
+
+    Off loopback the server is read-only unless logins are configured (`auth_file` or
+    RAG_SERVE_AUTH); with logins, every page and API call needs one (see rag/access.py).
+    """
+    from starlette.middleware import Middleware
+
     from rag import get_pipeline
+    from rag.access import Access, RequestGuard, read_logins
 
     pipeline = get_pipeline()
+    settings = pipeline.settings
+    access = Access.decide(
+        host,
+        read_logins(auth_file, settings.serve_auth.get_secret_value() if settings.serve_auth else None),
+        read_only=read_only,
+        hostnames=(settings.serve_hostnames or "").split(","),
+    )
     pipeline.ensure_index()
-    app = build_app(pipeline, local_alternatives(pipeline))
+    app = build_app(pipeline, local_alternatives(pipeline), writable=access.writable)
     # One answer at a time: the local model runs one generation at a time anyway; others wait in line.
     app.queue(default_concurrency_limit=1, max_size=64)
+    log.warning("rag serve on %s:%s: %s", host, port, access.describe())
     app.launch(
         server_name=host,
         server_port=port,
@@ -365,4 +413,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860) -> None:
         inbrowser=False,
         show_error=False,
         max_file_size=corpus.MAX_UPLOAD_BYTES,
+        auth=access.logins,
+        auth_message="Log in to ask the news." if access.logins else None,
+        app_kwargs={"middleware": [Middleware(RequestGuard, hostnames=access.hostnames)]},  # type: ignore[arg-type]
     )

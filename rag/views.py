@@ -11,19 +11,23 @@ import re
 from urllib.parse import quote, unquote
 
 from rag.citations import MARKER, Answer, Citation
-from rag.documents import parse_article
+from rag.documents import Article, parse_article
 from rag.errors import RagError
 
 # Markdown syntax that could turn article or model text into links, images, emphasis, tables or maths.
 _MARKDOWN = re.compile(r"([\\`*_\[\]{}#|~$])")
+# What GFM turns into links by itself: a scheme's colon, "www.", and the @ of an address.
+_AUTOLINK = re.compile(r"(?i)\b(?:https?|ftp|mailto):|\bwww\.|\w@(?=\w)")
 # Citation links in the chat: the page's script turns a click on one into "open this sentence".
 CITE_PREFIX = "#cite/"
 _CITE = re.compile(r"#cite/(\d+)/(\d+)/([^/\s]+)")
 
 
 def inert(text: str) -> str:
-    """Escape HTML and Markdown syntax so the text displays literally."""
-    return html.escape(_MARKDOWN.sub(r"\\\1", text), quote=False)
+    """Escape HTML and Markdown syntax so the text displays literally, bare web addresses included:
+    Markdown would otherwise turn an article's "https://…" into a live link in the chat."""
+    escaped = _AUTOLINK.sub(lambda m: m.group()[:-1] + "\\" + m.group()[-1], _MARKDOWN.sub(r"\\\1", text))
+    return html.escape(escaped, quote=False)
 
 
 def cite_link(c: Citation) -> str:
@@ -39,8 +43,11 @@ def parse_cite_link(link: str) -> tuple[str, int, int]:
     return unquote(m.group(3)), int(m.group(1)), int(m.group(2))
 
 
+NO_DATE = "no date in the article"
+
+
 def source_label(c: Citation) -> str:
-    return " · ".join(filter(None, [c.title, c.outlet, c.date or "date unknown", c.source]))
+    return " · ".join(filter(None, [c.title, c.outlet, c.date or NO_DATE, c.source]))
 
 
 def render_source(c: Citation, also: bool = True) -> str:
@@ -103,6 +110,23 @@ def answer_markdown(answer: Answer) -> str:
     return "\n".join(lines)
 
 
+def article_heading(article: Article | None, source: str) -> str:
+    """The viewer's heading: headline, then outlet, author, date and file, and a close button."""
+    title = (article.title if article else None) or source
+    details = [
+        article.outlet if article else None,
+        f"by {article.author}" if article and article.author else None,
+        (article.date if article else None) or NO_DATE,
+        source,
+    ]
+    return (
+        '<div class="article-head"><button class="viewer-close" data-close title="Close the article" '
+        'aria-label="Close the article">×</button>'
+        f'<h3 class="article-title">{html.escape(title)}</h3>'
+        f'<div class="article-meta">{html.escape(" · ".join(filter(None, details)))}</div></div>'
+    )
+
+
 def article_html(text: str | None, source: str, start: int | None = None, end: int | None = None) -> str:
     """Render an article's readable text as escaped HTML, with text[start:end] marked.
 
@@ -111,11 +135,12 @@ def article_html(text: str | None, source: str, start: int | None = None, end: i
     """
     if text is None:
         return f"<p>{html.escape(source)} is not in the index (it may have been deleted).</p>"
+    article: Article | None
     try:
         article = parse_article(source, text.encode("utf-8"))
-        segments, title = list(article.segments), article.title
+        segments = list(article.segments)
     except RagError:
-        segments, title = [(0, len(text))], None
+        article, segments = None, [(0, len(text))]
     span = (start, end) if start is not None and end is not None and 0 <= start < end <= len(text) else None
     body = []
     for s, e in segments:
@@ -125,5 +150,4 @@ def article_html(text: str | None, source: str, start: int | None = None, end: i
             body.append(html.escape(text[s:lo]) + marked + html.escape(text[hi:e]))
         else:
             body.append(html.escape(text[s:e]))
-    head = html.escape(" · ".join(filter(None, [title, source])))
-    return f'<div class="article-head">{head}</div><div class="article-text">{chr(10).join(body)}</div>'
+    return article_heading(article, source) + f'<div class="article-text">{chr(10).join(body)}</div>'

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from rag.config import PROJECT_DIR, Settings
 from rag.embedding import FakeEmbedder
-from rag.index import Index
+from rag.index import Index, ingest_lock
 from rag.llm import FakeLLM
 from rag.pipeline import Pipeline
 
@@ -65,3 +68,23 @@ def plant_orphan_chunk(index: Index) -> None:
         documents=["half written"],
         metadatas=[{"source": "ghost.txt", "sha256": "x", "chunk": 0}],
     )
+
+
+@contextmanager
+def ingest_elsewhere(settings: Settings) -> Iterator[None]:
+    """Hold the index's ingest lock in another thread, as a concurrent ingest (or upload) would."""
+    holding, done = threading.Event(), threading.Event()
+
+    def other_ingest() -> None:
+        with ingest_lock(settings):
+            holding.set()
+            done.wait(60)
+
+    thread = threading.Thread(target=other_ingest)
+    thread.start()
+    try:
+        assert holding.wait(30), "the other thread never got the lock"
+        yield
+    finally:
+        done.set()
+        thread.join()

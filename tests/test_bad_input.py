@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 
 import rag
+from rag import corpus as corpus_panel
+from rag import documents
 from rag.cli import main
+from rag.doctor import check_index
 from rag.errors import RagError
 from rag.llm import FakeLLM
 from rag.pipeline import MAX_QUESTION_CHARS, Pipeline
@@ -217,3 +220,75 @@ def test_control_characters_and_emoji_are_cleaned_before_the_prompt(
     assert "🇺🇦" in prompt and "🤔" in prompt
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202e]", prompt)
     assert index_snapshot(indexed) == before
+
+
+@pytest.fixture
+def parser_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault injected into the HTML reader: any page holding the marker makes it raise IndexError."""
+    real = documents._html_segments
+
+    def broken(text: str, *args: object, **kwargs: object) -> object:
+        if "BREAKS THE READER" in text:
+            raise IndexError("list index out of range")
+        return real(text, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(documents, "_html_segments", broken)
+
+
+def test_an_unexpected_error_in_one_file_skips_that_file_only(
+    indexed: Pipeline, corpus: Path, parser_fault: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = index_snapshot(indexed)
+    (corpus / "broken.html").write_text("<p>BREAKS THE READER</p>", encoding="utf-8")
+    (corpus / "fine.html").write_text("<p>Envoys met again on Tuesday.</p>", encoding="utf-8")
+
+    code = main(["ingest", "--quiet", str(corpus)])
+    out = capsys.readouterr()
+
+    assert code == 0 and "Traceback" not in out.err
+    assert "broken.html: cannot be read as an article (IndexError: list index out of range)" in out.out
+    assert "Envoys met again on Tuesday." in chunk_text(indexed, "fine.html")
+    assert "broken.html" not in indexed.index.manifest()
+    assert_seeds_untouched(indexed, before)
+    # rag doctor judges the file as ingest does: skipped, not "new, run rag ingest"
+    checks = check_index(indexed.settings)
+    assert not [c for c in checks if c.problem]
+    assert any("1 files cannot be indexed" in c.summary for c in checks)
+    # an upload of it is refused with the same reason, and leaves nothing behind
+    with pytest.raises(RagError, match="IndexError"):
+        corpus_panel.add_article(indexed, "again.html", b"<p>BREAKS THE READER</p>")
+    assert not (corpus / "again.html").exists()
+
+
+def test_doctor_does_not_report_a_symlink_ingest_refuses_as_new(indexed: Pipeline, corpus: Path) -> None:
+    symlink_out(corpus / "link.txt")
+    indexed.ingest(progress=False)
+    checks = check_index(indexed.settings)
+    assert not [c for c in checks if c.problem], [c.render() for c in checks]
+    assert any("1 files cannot be indexed" in c.summary for c in checks)
+
+
+def test_escape_sequences_in_file_names_are_not_sent_to_the_terminal(
+    indexed: Pipeline, corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (corpus / "evil\x1b]0;owned\x07\x1b[31m.txt").write_bytes(b"")
+    assert main(["ingest", "--quiet", str(corpus)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "evil\\u001b]0;owned\\u0007\\u001b[31m.txt: the file has no text to index" in out
+
+
+@pytest.mark.parametrize("k", [0, -1, 21, 10**6, 2.5, float("inf"), "many", True])
+def test_k_outside_the_slider_range_is_refused(indexed: Pipeline, k: object) -> None:
+    with pytest.raises(RagError, match="k must be a whole number from 1 to 20"):
+        indexed.ask("Where were the talks held?", k=k)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("k", [1, 20, 5.0, "7"])
+def test_k_inside_the_range_is_taken(indexed: Pipeline, k: object) -> None:
+    assert indexed.evidence("Where were the talks held?", k=k)  # type: ignore[arg-type]
+
+
+def test_cli_refuses_a_k_outside_the_range(indexed: Pipeline, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "-k", "1000", "Where were the talks held?"]) == 2
+    assert "k must be a whole number from 1 to 20" in capsys.readouterr().err

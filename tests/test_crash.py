@@ -21,14 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tqdm import tqdm
 
 from rag.chunking import chunk_article
 from rag.config import PROJECT_DIR, Settings
 from rag.documents import read_article
 from rag.embedding import FakeEmbedder
-from rag.index import Index
+from rag.index import Index, release
 from rag.ingest import ingest
+from rag.llm import FakeLLM
 from rag.pipeline import Pipeline
 from tests.conftest import SEEDS
 
@@ -110,10 +112,9 @@ class Corpus:
 
 def open_index(corpus: Path, index_dir: Path) -> Index:
     """Open the index as a fresh reader would, with nothing cached from earlier opens."""
-    from chromadb.api.client import SharedSystemClient
-
-    SharedSystemClient.clear_system_cache()
-    return Index(Settings(corpus_dir=corpus, index_dir=index_dir))
+    settings = Settings(corpus_dir=corpus, index_dir=index_dir)
+    release(settings)
+    return Index(settings)
 
 
 def check_consistent(index: Index, corpus: Corpus) -> tuple[dict[str, str], int]:
@@ -149,6 +150,7 @@ def check_complete(index: Index, corpus: Corpus) -> None:
         assert record.chunks == len(expected)
 
 
+@pytest.mark.slow
 def test_sigkill_during_ingest_never_leaves_a_half_indexed_file(tmp_path: Path) -> None:
     rng = random.Random(7)
     sentences = [s.strip() + "." for p in sorted(SEEDS.iterdir()) for s in p.read_text().split(". ") if s.strip()]
@@ -249,3 +251,71 @@ def test_readers_skip_chunks_the_manifest_does_not_vouch_for(fake_pipeline: Pipe
         )
     chunks = fake_pipeline.retriever.retrieve(question, fake_pipeline.embedder.embed([question])[0], 10)
     assert chunks and all(c.metadata["sha256"] == fake_pipeline.index.manifest()[c.source].sha256 for c in chunks)
+
+
+READERS = 2
+WRITER_KILLS = 6
+QUESTIONS = ["What did the ministry say about the talks?", "Where were the envoys?", "Who signed the agreement?"]
+
+
+def reader_child(corpus: str, index_dir: str, stop: Any, results: Any) -> None:
+    """Ask questions and read the manifest in a loop, as `rag serve` does, until told to stop.
+
+    Reports how many reads it made and every evidence source the manifest did not list.
+    """
+    settings = Settings(corpus_dir=Path(corpus), index_dir=Path(index_dir))
+    pipeline = Pipeline(settings, embedder=FakeEmbedder(), llm=FakeLLM())
+    pipeline._ensured = True  # a reader: never ingests on its own
+    reads, strays = 0, []
+    while not stop.is_set():
+        with pipeline.index.reading():  # one read: evidence and the manifest it must agree with
+            evidence = pipeline.evidence(QUESTIONS[reads % len(QUESTIONS)])
+            manifest = pipeline.index.manifest()
+        strays += [e.source for e in evidence if e.source not in manifest]
+        reads += 1
+    results.put((reads, strays))
+
+
+@pytest.mark.slow
+def test_readers_during_ingests_and_kills_never_crash_or_see_half_files(tmp_path: Path) -> None:
+    """Two reader processes ask questions without pause while ingests write the same embedded store
+    and are killed mid-write; the readers must neither crash (Chroma segfaults on a store another
+    process is writing) nor quote a file the manifest does not hold."""
+    rng = random.Random(11)
+    sentences = [s.strip() + "." for p in sorted(SEEDS.iterdir()) for s in p.read_text().split(". ") if s.strip()]
+    corpus = Corpus(tmp_path / "corpus", rng, sentences)
+    corpus.root.mkdir()
+    for i in range(10):
+        corpus.write(f"article_{i:03d}.txt")
+    index_dir = tmp_path / "index"
+    ctx = forkserver()
+    run_to_completion(ctx, corpus.root, index_dir)
+    for i in range(10, 200):
+        corpus.write(f"article_{i:03d}.txt")
+
+    stop, results = ctx.Event(), ctx.Queue()
+    readers = [
+        ctx.Process(target=reader_child, args=(str(corpus.root), str(index_dir), stop, results)) for _ in range(READERS)
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        for _ in range(WRITER_KILLS):
+            proc = start_child(ctx, corpus.root, index_dir)
+            time.sleep(rng.uniform(0.5, 4.0))
+            if proc.exitcode is None:
+                proc.kill()
+            proc.join(60)
+            corpus.mutate()
+            assert all(r.exitcode is None for r in readers), [r.exitcode for r in readers]
+        run_to_completion(ctx, corpus.root, index_dir)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join(180)
+    assert [r.exitcode for r in readers] == [0] * READERS, "a reader crashed (-11 is a segfault inside Chroma)"
+    counts = [results.get(timeout=10) for _ in readers]
+    assert all(reads > 20 for reads, _ in counts), counts
+    assert all(not strays for _, strays in counts), counts
+    check_complete(open_index(corpus.root, index_dir), corpus)
+    print(f"\nreads per reader while {WRITER_KILLS} ingests were killed and one completed: {[r for r, _ in counts]}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import PROJECT_DIR, Settings
-from rag.doctor import Check, check_embedder, check_index, check_llm_server, check_model, check_parser
+from rag.doctor import Check, check_embedder, check_index, check_llm_server, check_model, check_parser, probe_store
 from rag.embedding import FakeEmbedder
 from rag.errors import RagError
 from rag.llm import FakeLLM
@@ -171,3 +171,31 @@ def test_rag_doctor_command_checks_the_real_installation(tmp_path: Path) -> None
     down = run_doctor(tmp_path, **folders, RAG_LLM_URL=f"http://127.0.0.1:{closed_port()}/v1")
     assert down.returncode == 1 and "FAIL  LLM server: cannot reach" in down.stdout
     assert "2 problems found." in down.stdout and "Traceback" not in down.stderr
+
+
+def test_an_index_that_crashes_chroma_is_reported_with_how_to_rebuild_it(
+    fake_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injected: a sitecustomize makes the probe process die by SIGSEGV once the store is opened,
+    as Chroma's native code does on a damaged store. The doctor itself survives and says what to do."""
+    fake_pipeline.ingest(progress=False)
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import os, signal, rag.index\n"
+        "real = rag.index.Index.manifest\n"
+        "def crash(self):\n"
+        "    os.kill(os.getpid(), signal.SIGSEGV)\n"
+        "rag.index.Index.manifest = crash\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("PYTHONPATH", str(hook))
+    checks = check_index(fake_pipeline.settings)
+    (crash,) = checks
+    assert crash.problem and "crashes Chroma (SIGSEGV)" in crash.summary
+    assert f"delete the folder {fake_pipeline.settings.index_dir}" in crash.fix and "run `rag ingest`" in crash.fix
+
+
+def test_a_healthy_index_passes_the_crash_probe(fake_pipeline: Pipeline) -> None:
+    fake_pipeline.ingest(progress=False)
+    assert probe_store(fake_pipeline.settings) is None

@@ -3,14 +3,16 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from rag.config import Settings
 from rag.duplicates import find_duplicates
 from rag.embedding import FakeEmbedder
-from rag.index import INDEX_FORMAT, ingest_lock
-from rag.ingest import upgrade
+from rag.index import INDEX_FORMAT
+from rag.ingest import _mark_duplicates, upgrade
 from rag.llm import FakeLLM
 from rag.pipeline import Pipeline
+from tests.conftest import ingest_elsewhere
 
 ORIGINAL = "003_8988beed483b4692.txt"
 REPRINT = "005_reprint.txt"
@@ -95,7 +97,45 @@ def test_opening_an_index_another_ingest_is_writing_waits_for_that_ingest(
 ) -> None:
     fake_pipeline.ingest(progress=False)
     fake_pipeline.index.state.delete(ids=["format"])  # as it reads mid-way through a first ingest
-    with ingest_lock(settings):
+    with ingest_elsewhere(settings):
         assert upgrade(fake_pipeline.index, settings) is False  # no "Another `rag ingest`" error
     assert fake_pipeline.index.format() == 1
     assert upgrade(fake_pipeline.index, settings) is True and fake_pipeline.index.format() == INDEX_FORMAT
+
+
+def test_only_articles_stating_the_same_facts_as_a_new_one_are_compared(
+    fake_pipeline: Pipeline, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_reprint(corpus)
+    fake_pipeline.ingest(progress=False)
+    index = fake_pipeline.index
+    asked: list[list[str]] = []
+    real = index.chunk_vectors
+    monkeypatch.setattr(
+        index, "chunk_vectors", lambda sources=None: asked.append(sorted(sources or [])) or real(sources)
+    )
+
+    report = fake_pipeline.ingest(progress=False)  # nothing changed: nothing compared
+    assert not (report.added or report.changed) and asked == [[]]
+    assert report.duplicates == {REPRINT: ORIGINAL}
+
+    (corpus / "ferry.txt").write_text("The Tallinn ferry resumed service on Sunday.\n", encoding="utf-8")
+    report = fake_pipeline.ingest(progress=False)  # a new article with facts of its own: only it
+    assert asked[-1] == ["ferry.txt"] and report.duplicates == {REPRINT: ORIGINAL}
+
+    (corpus / "ferry-copy.txt").write_text("The Tallinn ferry resumed service on Sunday.\n", encoding="utf-8")
+    report = fake_pipeline.ingest(progress=False)  # its copy: the two of them
+    assert asked[-1] == ["ferry-copy.txt", "ferry.txt"]
+    assert report.duplicates == {REPRINT: ORIGINAL, "ferry.txt": "ferry-copy.txt"}
+
+
+def test_records_written_before_facts_were_kept_get_them(fake_pipeline: Pipeline, corpus: Path) -> None:
+    write_reprint(corpus)
+    fake_pipeline.ingest(progress=False)
+    files = fake_pipeline.index.files
+    got = files.get(include=["metadatas"])
+    files.update(ids=got["ids"], metadatas=[{**m, "facts": ""} for m in got["metadatas"]])
+    assert not any(r.facts for r in fake_pipeline.index.manifest().values())
+
+    assert _mark_duplicates(fake_pipeline.index) == {REPRINT: ORIGINAL}
+    assert all(r.facts for r in fake_pipeline.index.manifest().values())

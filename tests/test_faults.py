@@ -18,6 +18,7 @@ from rag.cli import main
 from rag.config import PROJECT_DIR, Settings
 from rag.embedding import FakeEmbedder
 from rag.errors import RagError
+from rag.index import release
 from rag.llm import FakeLLM
 from rag.pipeline import Pipeline
 from rag.ui import ask_json
@@ -193,6 +194,7 @@ def small_disk(folder: Path) -> Iterator[Path]:
 LINE = "Negotiators met again in Geneva on Tuesday and talked for many hours about the plan.\n"
 
 
+@pytest.mark.slow
 def test_ingest_too_big_for_the_disk_is_refused_before_writing(corpus: Path, tmp_path: Path) -> None:
     """A real small disk under separate `rag ingest` processes: refused up front, the index still readable."""
     with small_disk(tmp_path / "disk") as disk:
@@ -212,14 +214,13 @@ def test_ingest_too_big_for_the_disk_is_refused_before_writing(corpus: Path, tmp
 
 def snapshot_of(settings: Settings) -> tuple[dict[str, tuple[str, int]], dict[str, tuple[str, str]]]:
     """Read the index in this process, then drop the client so later processes see the disk alone."""
-    from chromadb.api.client import SharedSystemClient
-
     try:
         return index_snapshot(Pipeline(settings, embedder=FakeEmbedder(), llm=FakeLLM()))
     finally:
-        SharedSystemClient.clear_system_cache()
+        release(settings)
 
 
+@pytest.mark.slow
 def test_disk_filling_up_during_the_write_is_a_clear_message_and_recoverable(corpus: Path, tmp_path: Path) -> None:
     """A real full disk in the middle of Chroma's write; the up-front estimate is switched off to get there.
 

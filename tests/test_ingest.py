@@ -7,7 +7,7 @@ import pytest
 from rag.errors import RagError
 from rag.index import ingest_lock
 from rag.pipeline import Pipeline
-from tests.conftest import plant_orphan_chunk
+from tests.conftest import ingest_elsewhere, plant_orphan_chunk
 
 
 def chunk_sources(pipeline: Pipeline) -> dict[str, int]:
@@ -60,8 +60,14 @@ def test_interrupted_write_is_cleaned_up_on_the_next_run(fake_pipeline: Pipeline
 
 
 def test_concurrent_ingest_is_refused(fake_pipeline: Pipeline) -> None:
-    with ingest_lock(fake_pipeline.settings), pytest.raises(RagError, match="Another `rag ingest`"):
+    """Another thread (an upload in `rag serve`) holds the lock: this ingest is refused."""
+    with ingest_elsewhere(fake_pipeline.settings), pytest.raises(RagError, match="Another `rag ingest`"):
         fake_pipeline.ingest(progress=False)
+
+
+def test_the_ingest_lock_is_reentrant_within_a_thread(fake_pipeline: Pipeline) -> None:
+    with ingest_lock(fake_pipeline.settings):
+        assert fake_pipeline.ingest(progress=False).added
 
 
 def test_new_files_skip_the_stale_chunk_delete(

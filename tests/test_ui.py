@@ -15,15 +15,16 @@ from rag.citations import Answer, Citation, Removed
 from rag.config import Settings
 from rag.embedding import FakeEmbedder
 from rag.errors import RagError
-from rag.index import ingest_lock
 from rag.llm import FakeLLM
 from rag.pipeline import Pipeline
 from rag.prompts import NO_ANSWER
 from rag.session import Session
 from rag.ui import (
     SEARCHING,
+    VIEWER_EMPTY,
     ask_json,
     build_app,
+    delete_file,
     inert,
     local_alternatives,
     open_citation,
@@ -34,6 +35,7 @@ from rag.ui import (
 )
 from rag.views import answer_markdown, article_html, parse_cite_link
 from rag.weights import LOCAL_MODELS
+from tests.conftest import ingest_elsewhere
 
 ARTICLES = {
     "geneva.txt": (
@@ -89,7 +91,7 @@ def test_respond_streams_the_draft_then_replaces_it_with_the_verified_answer(mak
     chip = "[\\[1\\]](#cite/35/114/geneva.txt)"
     assert text.startswith(f"Negotiators in Geneva proposed a land swap along the northern border {chip}.")
     assert "**Sources**" in text
-    assert "\\[1\\] Geneva talks end with a land offer · date unknown · geneva.txt" in text
+    assert "\\[1\\] Geneva talks end with a land offer · no date in the article · geneva.txt" in text
     assert "> “Negotiators in Geneva proposed a land swap along the northern border on Monday.”" in text
 
 
@@ -137,7 +139,7 @@ def test_render_answer_escapes_html_and_markdown_everywhere() -> None:
     links = re.findall(r"\]\(([^)]*)\)", text.replace("\\](", ""))
     assert links and all(link.startswith("#cite/") for link in links), "the only links are our citation links"
     assert "\\$5" in text
-    assert "date unknown" in text
+    assert "no date in the article" in text
 
 
 def test_an_abstention_shows_the_refusal_and_the_closest_passages(make_pipeline: MakePipeline) -> None:
@@ -184,7 +186,9 @@ def test_chips_and_source_cards_link_to_the_cited_offsets(make_pipeline: MakePip
         ARTICLES["geneva.txt"][start:end]
         == "Negotiators in Geneva proposed a land swap along the northern border on Monday."
     )
-    assert f"[\\[1\\] Geneva talks end with a land offer · date unknown · geneva.txt]({link.group(1)})" in final
+    assert (
+        f"[\\[1\\] Geneva talks end with a land offer · no date in the article · geneva.txt]({link.group(1)})" in final
+    )
 
 
 @pytest.mark.parametrize("link", ["#cite/1/2", "javascript:alert(1)", "#cite/a/2/x.txt", ""])
@@ -217,6 +221,30 @@ def test_the_viewer_shows_only_the_visible_text_of_an_html_article() -> None:
 def test_the_viewer_ignores_offsets_outside_the_article() -> None:
     shown = article_html("Short text.", "a.txt", 5, 500)
     assert "<mark" not in shown and "Short text." in shown
+
+
+def test_the_viewer_heading_names_the_article() -> None:
+    text = "Ferry service resumes\nBy Jane Doe, Reuters. Published 2025-03-16.\nThe ferry resumed service on Sunday.\n"
+    shown = article_html(text, "ferry.txt")
+    assert '<h3 class="article-title">Ferry service resumes</h3>' in shown
+    assert "Reuters · by Jane Doe · 2025-03-16 · ferry.txt" in shown
+    assert "data-close" in shown
+    undated = article_html("The ferry resumed service on Sunday.", "note.txt")
+    assert '<h3 class="article-title">note.txt</h3>' in undated and "no date in the article · note.txt" in undated
+
+
+def test_closing_the_viewer_empties_it(make_pipeline: MakePipeline) -> None:
+    assert open_citation(make_pipeline(), "") == VIEWER_EMPTY
+
+
+def test_the_articles_table_never_shows_a_blank_title(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    pipeline.ensure_index()
+    corpus.add_article(pipeline, "note.txt", b"The ferry between Tallinn and Helsinki resumed service on Sunday.\n")
+    rows = {row.source: row for row in corpus.list_articles(pipeline)}
+    assert rows["note.txt"].title == "The ferry between Tallinn and Helsinki resumed service on Sunday."
+    assert rows["note.txt"].date == "no date in the article"
+    assert all(row.title for row in rows.values())
 
 
 def test_copy_gives_markdown_with_a_numbered_reference_list() -> None:
@@ -350,6 +378,53 @@ def test_an_uploaded_article_can_be_asked_about_and_deleted(make_pipeline: MakeP
         corpus.delete_article(pipeline, "ferry.txt")
 
 
+def test_file_names_in_other_scripts_keep_their_letters(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    pipeline.ensure_index()
+    assert corpus.add_article(pipeline, "Київ.txt", GOOD) == "Added Київ.txt (1 chunk)."
+    assert corpus.add_article(pipeline, "Харків.txt", GOOD) == "Added Харків.txt (1 chunk)."
+    assert corpus.safe_name("東京 report.md") == "東京 report.md"
+    assert corpus.safe_name("a\x1b[31mred.txt") == "a_31mred.txt"
+
+
+def test_a_delete_the_index_refuses_keeps_the_file(
+    make_pipeline: MakePipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = make_pipeline()
+    pipeline.ensure_index()
+    corpus.add_article(pipeline, "ferry.txt", GOOD)
+
+    def refuse(source: str) -> None:
+        raise RagError("Could not update the index (fault injected by the test).")
+
+    monkeypatch.setattr(pipeline.index, "remove", refuse)
+    assert delete_file(pipeline, "ferry.txt").startswith("**Not deleted:**")
+    folder = pipeline.settings.corpus_dir
+    assert (folder / "ferry.txt").read_bytes() == GOOD
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+    assert "ferry.txt" in pipeline.index.manifest()
+
+
+def test_an_upload_that_fills_the_disk_leaves_no_temporary_file(
+    make_pipeline: MakePipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = make_pipeline()
+    pipeline.ensure_index()
+    real_write = Path.write_bytes
+
+    def disk_full(self: Path, data: bytes) -> int:
+        real_write(self, data[: len(data) // 2])  # part of it lands, as on a real full disk
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    with pytest.raises(RagError, match="No space left on device"):
+        corpus.add_article(pipeline, "ferry.txt", GOOD)
+    monkeypatch.undo()
+    folder = pipeline.settings.corpus_dir
+    assert not [p for p in folder.iterdir() if p.name.startswith(".") or p.name == "ferry.txt"]
+    assert "ferry.txt" not in pipeline.index.manifest()
+
+
 def model_props(app: gr.Blocks) -> dict:
     (component,) = [c for c in app.config["components"] if c.get("props", {}).get("elem_id") == "model"]
     return component["props"]
@@ -388,7 +463,7 @@ def test_an_upload_never_replaces_a_file_already_in_the_corpus_folder(make_pipel
 def test_an_upload_during_another_ingest_is_refused_and_leaves_no_file(make_pipeline: MakePipeline) -> None:
     pipeline = make_pipeline()
     pipeline.ensure_index()
-    with ingest_lock(pipeline.settings), pytest.raises(RagError, match="Another `rag ingest`"):
+    with ingest_elsewhere(pipeline.settings), pytest.raises(RagError, match="Another `rag ingest`"):
         corpus.add_article(pipeline, "ferry.txt", GOOD)
     assert not (pipeline.settings.corpus_dir / "ferry.txt").exists()
     assert "ferry.txt" not in pipeline.index.manifest()
@@ -405,3 +480,8 @@ def test_removed_sentences_and_the_reason_show_on_request() -> None:
     assert "Why: No sentence" in render_answer(answer) and "Chiefs" not in render_answer(answer)
     shown = render_answer(answer, show_removed=True)
     assert "Removed by verification" in shown and "&lt;b&gt;Chiefs&lt;/b&gt;" in shown
+
+
+def test_web_addresses_are_escaped_so_markdown_does_not_link_them() -> None:
+    shown = inert("See https://budget.example/2025, www.example.org or mail desk@example.org; 3.5% at 10:30.")
+    assert shown == "See https\\://budget.example/2025, www\\.example.org or mail desk\\@example.org; 3.5% at 10:30."

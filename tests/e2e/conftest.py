@@ -8,8 +8,10 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,18 +30,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _responds(url: str) -> bool:
+def _up(url: str) -> bool:
+    """True once the server answers at all (a login page's 401 included)."""
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             return bool(response.status == 200)
+    except urllib.error.HTTPError:
+        return True
     except OSError:
         return False
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start `rag serve` over a temp copy of the seeds; yield its URL; stop it at the end."""
-    root = tmp_path_factory.mktemp("e2e")
+@contextmanager
+def rag_serve(root: Path, *args: str, env: dict[str, str] | None = None, name: str = "server") -> Iterator[str]:
+    """Run `rag serve ARGS` over a copy of the seeds under `root`; yield its loopback URL; stop it after."""
     corpus = root / "corpus"
     shutil.copytree(PROJECT_DIR / "seeds", corpus)
     port = _free_port()
@@ -50,20 +54,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "GRADIO_ANALYTICS_ENABLED": "False",
+        **(env or {}),
     }
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log_path = ARTIFACTS / "server.log"
+    log_path = ARTIFACTS / f"{name}.log"
     url = f"http://127.0.0.1:{port}/"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "rag.cli", "serve", "--port", str(port), *args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         try:
             deadline = time.monotonic() + STARTUP_SECONDS
-            while not _responds(url):
+            while not _up(url):
                 if process.poll() is not None:
                     pytest.fail(f"rag serve exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
                 if time.monotonic() > deadline:
@@ -79,6 +84,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start `rag serve` on loopback over a temp copy of the seeds; yield its URL; stop it at the end."""
+    with rag_serve(tmp_path_factory.mktemp("e2e"), "--host", "127.0.0.1") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from rag.config import PROJECT_DIR
-from rag.documents import decode
+from rag.documents import decode, parse_article
 from tests.e2e.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.e2e
@@ -28,6 +28,12 @@ EVIL = (
     "Council <b>notes</b> <script>window.__pwned = 'script'</script>\n"
     "The council met on Monday <img src=x onerror=\"window.__pwned = 'img'\"> to discuss the budget.\n"
     "Members voted <script>alert('xss')</script> to keep the library open.\n"
+)
+
+BUDGET = (
+    "Kellerton council publishes its draft budget\n"
+    "The Kellerton council published its draft budget on https://budget.kellerton.example/2025 on Monday.\n"
+    "Residents can send comments to budget@kellerton.example or visit www.kellerton.example until May.\n"
 )
 
 # Record every text the last bot message shows, so the test can tell a streamed answer from one that popped in.
@@ -138,6 +144,40 @@ def test_script_in_an_article_renders_as_text(page, tmp_path: Path) -> None:  # 
     assert page.evaluate("window.__pwned") is None
     assert page.dialogs == []  # type: ignore[attr-defined]
     page.screenshot(path=str(ARTIFACTS / "script-as-text.png"), full_page=True)
+
+
+def test_an_opened_article_has_a_heading_and_closes(page) -> None:  # type: ignore[no-untyped-def]
+    source = "001_8a2a514bf6660ac7.txt"
+    article = parse_article(source, (PROJECT_DIR / "seeds" / source).read_bytes())
+    page.get_by_role("tab", name="Articles").click()
+    page.locator("#article-choice input").click()
+    page.get_by_role("option", name=source).click()
+    page.click("#open-article")
+    title = page.locator("#source-viewer .article-title")
+    title.wait_for(timeout=30_000)
+    assert article.title and title.inner_text() == article.title
+    meta = page.locator("#source-viewer .article-meta").inner_text()
+    assert source in meta and (article.date or "no date in the article") in meta
+    assert not article.outlet or article.outlet in meta
+    page.screenshot(path=str(ARTIFACTS / "article-heading.png"), full_page=True)
+
+    page.click("#source-viewer [data-close]")
+    page.locator("#source-viewer").filter(has_text="Click a [n] marker").wait_for(timeout=30_000)
+    expect(page.locator("#source-viewer .article-title")).to_have_count(0)
+
+
+def test_a_web_address_quoted_from_an_article_is_not_a_live_link(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "budget.txt"
+    path.write_text(BUDGET, encoding="utf-8")
+    assert "Added budget.txt" in upload(page, path)
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "Where did the Kellerton council publish its draft budget?")
+    answer = last_answer(page)
+    answer.filter(has_text="Sources").wait_for(timeout=ANSWER_MS)
+    assert "budget.kellerton.example" in answer.inner_text()
+    assert page.locator('#chatbot a[href*="kellerton.example"]').count() == 0
+    assert page.locator('#chatbot a[href^="mailto:"]').count() == 0
+    page.screenshot(path=str(ARTIFACTS / "address-as-text.png"), full_page=True)
 
 
 def test_gradio_client_gets_the_answer_with_citations(server: str) -> None:
