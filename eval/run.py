@@ -100,6 +100,7 @@ class Outcome:
     first_token_seconds: float | None
     sources: list[str] = field(default_factory=list)
     claims: list[dict[str, Any]] = field(default_factory=list)
+    answer_check: float | None = None  # the system's own P(yes) that its cited sentences answer
 
 
 def evaluate(
@@ -138,6 +139,7 @@ def evaluate(
                 correct=q.answerable and answer.answered and not missing,
                 contested=bool(q.fake),
                 gave_fake=bool(q.fake) and answer.answered and not missing_facts(answer.text, q.fake),
+                answer_check=answer.answer_check,
                 abstained_right=answer.answered == q.answerable,
                 citations_verbatim=citations_verbatim(answer.citations, texts),
                 sentences=support.sentences if support else 0,

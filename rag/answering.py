@@ -146,8 +146,14 @@ def finish(
     checker: SupportChecker,
     embedder: Embedder,
     model: str,
+    min_answers: float = 0.0,
 ) -> Answer:
-    """Turn a model draft into an Answer, or the refusal with the reason and the closest sentences."""
+    """Turn a model draft into an Answer, or the refusal with the reason and the closest sentences.
+
+    Claims that their sentences state can still miss the question ("who won in 2022?" answered
+    with the 2021 winner, truly cited): with `min_answers` > 0, the cited sentences together must
+    also answer the question, by the model's P(yes), or the answer is treated as no answer.
+    """
     if not evidence:
         return abstain(question, evidence, model, "No indexed article matches the question.")
     vectors = embedder.embed([e.text for e in evidence])
@@ -158,6 +164,13 @@ def finish(
     else:
         checked = check_draft(question, answer_part(draft), evidence, checker, vectors, embedder)
         reason = "No sentence of the draft answer was stated by the sentences it cites."
+    score = None
+    if checked.kept:
+        cited = sorted({i for _, cites in checked.kept for i in cites})
+        score = checker.answers(question, [evidence[i].shown for i in cited])
+        if score < min_answers:
+            checked = Checked([], checked.removed)
+            reason = "The sentences the draft cites do not answer the question."
     if not checked.kept:
         direct = _direct_answer(question, evidence, closest, checker)
         if direct is None:
@@ -168,7 +181,13 @@ def finish(
     text, order = renumber(checked.kept + variants(checked.kept, evidence))
     citations = [evidence[index].citation(n) for n, index in enumerate(order, 1)]
     return Answer(
-        question=question, text=text, answered=True, citations=citations, removed=checked.removed, model=model
+        question=question,
+        text=text,
+        answered=True,
+        citations=citations,
+        removed=checked.removed,
+        model=model,
+        answer_check=score,
     )
 
 

@@ -60,6 +60,9 @@ class Answer(BaseModel):
         False, description="True when no summary was generated (LLM backend down): the text lists evidence sentences."
     )
     notice: str | None = Field(None, description="Why the answer is degraded, e.g. the LLM backend is unreachable.")
+    answer_check: float | None = Field(
+        None, description="The model's P(yes) that the cited sentences give the answer to the question."
+    )
 
 
 _GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:,|;|and|-|–)\s*\d+)+)\s*\]")

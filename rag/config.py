@@ -117,6 +117,13 @@ class Settings(BaseSettings):
         "(set on the dev half of eval/judge_pairs.jsonl).",
     )
 
+    min_answers: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="The LLM's P(yes) that an answer's cited sentences answer the question, below which the "
+        "answer is refused (0 keeps every answer whose claims are supported).",
+    )
     quote_similarity: float = Field(
         0.6,
         ge=-1.0,

@@ -64,6 +64,7 @@ class SupportChecker:
             return Verdict(False, p, f"the cited text does not state it (P(yes) {p:.2f})")
         return Verdict(True, p)
 
-    def answers(self, question: str, shown: str) -> float:
-        """How likely the model finds that a sentence by itself answers the question."""
-        return self.llm.p_yes(support_messages(question, [shown], "answers_user.txt"))
+    def answers(self, question: str, shown: str | Sequence[str]) -> float:
+        """How likely the model finds that the sentences by themselves answer the question."""
+        sources = [shown] if isinstance(shown, str) else list(shown)
+        return self.llm.p_yes(support_messages(question, sources, "answers_user.txt"))

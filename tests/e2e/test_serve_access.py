@@ -62,6 +62,7 @@ def wait_for_completion(client: httpx.Client, session: str) -> dict:
             if line.startswith("data:"):
                 message = json.loads(line[5:])
                 if message.get("msg") == "process_completed":
+                    assert message.get("success"), message
                     return message
     raise AssertionError("the event never completed")
 
@@ -78,6 +79,11 @@ def test_without_a_login_nothing_is_served_and_delete_is_refused(with_logins: tu
         assert (corpus / ARTICLE).exists()
 
         # The same call with a login goes through: the refusal above was the login check, not a bad call.
+        # (The page's load event first, as a browser would: it fills the article list the delete picks from.)
+        config = editor.get("config").json()
+        (load,) = [i for i, d in enumerate(config["dependencies"]) if any(t[1] == "load" for t in d["targets"])]
+        assert join(editor, load, None, [None], "editor-session").status_code == 200
+        wait_for_completion(editor, "editor-session")
         accepted = join(editor, fn_index, trigger, [ARTICLE, None], "editor-session")
         assert accepted.status_code == 200, accepted.text
         assert wait_for_completion(editor, "editor-session")["success"] is True
