@@ -165,7 +165,7 @@ def finish(
         checked = check_draft(question, answer_part(draft), evidence, checker, vectors, embedder)
         reason = "No sentence of the draft answer was stated by the sentences it cites."
     score = None
-    if checked.kept:
+    if checked.kept and min_answers > 0:
         cited = sorted({i for _, cites in checked.kept for i in cites})
         score = checker.answers(question, [evidence[i].shown for i in cited])
         if score < min_answers:

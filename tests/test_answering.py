@@ -67,6 +67,24 @@ def test_a_draft_refusal_with_no_close_answer_abstains_with_the_closest_sentence
     assert {c.quote for c in answer.evidence} == {WON, WEATHER}
 
 
+def test_true_claims_that_do_not_answer_the_question_are_refused_under_the_answer_check() -> None:
+    """The 2031 winner, truly cited, is no answer to a question about 2032."""
+    found = evidence(WON, WEATHER)
+    draft = "Sentences: [1]\nAnswer: Ann Quill won the 2031 Zyxbridge marathon [1]."
+
+    def judge(messages: list) -> float:  # type: ignore[type-arg]
+        asks_answer = "Question: " in messages[-1]["content"]
+        return 0.2 if asks_answer else 1.0
+
+    question = "Who won the 2032 Zyxbridge marathon?"
+    kept = finish(question, draft, found, checker(FakeLLM(judge=judge)), FakeEmbedder(), "fake")
+    assert kept.answered and kept.answer_check is None  # the check is off by default
+    refused = finish(question, draft, found, checker(FakeLLM(judge=judge)), FakeEmbedder(), "fake", min_answers=0.5)
+    assert not refused.answered and refused.reason == "The sentences the draft cites do not answer the question."
+    judged = finish(question, draft, found, checker(FakeLLM(judge=lambda _: 0.9)), FakeEmbedder(), "fake", 0.5)
+    assert judged.answered and judged.answer_check == 0.9
+
+
 def test_no_evidence_abstains_with_its_reason() -> None:
     answer = finish("Who won?", "", [], checker(), FakeEmbedder(), "fake")
     assert not answer.answered and "No indexed article" in answer.reason
