@@ -111,9 +111,7 @@ class Pipeline:
         model = self.llm.name
         try:
             draft = (yield from self._generate(build_messages(question, evidence))) if evidence else ""
-            answer = finish(
-                question, draft, evidence, self.checker, self.embedder, model, self.settings.min_answers
-            )
+            answer = finish(question, draft, evidence, self.checker, self.embedder, model, self.settings.min_answers)
         except LLMUnavailable as exc:
             # Retrieval still works: show the evidence itself rather than fail the question.
             answer = retrieval_only(question, evidence, str(exc), self.embedder, self.settings.quote_similarity)
