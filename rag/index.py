@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -591,7 +591,62 @@ def ingest_lock(settings: Settings) -> Iterator[None]:
             ) from None
         held.add(path)
         try:
-            yield
+            with _server_lock(settings):
+                yield
         finally:
             held.discard(path)
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+SERVER_LOCK_STALE_SECONDS = 120.0  # a lock whose holder has not renewed it for this long is abandoned
+SERVER_LOCK_RENEW_SECONDS = 20.0
+
+
+@contextmanager
+def _server_lock(settings: Settings) -> Iterator[None]:
+    """With a Chroma server, the ingest lock is also a record on the server, so that ingests on
+    two machines exclude each other too. `add` never replaces an existing record: of two
+    ingests that race, the first record stays and the other sees it. The holder renews it while
+    it works; a record left by a killed ingest goes stale and is taken over."""
+    if not settings.chroma_url:
+        yield
+        return
+    import socket
+
+    client = _http_client(settings.chroma_url, settings.chroma_database)
+    locks = client.get_or_create_collection(f"{settings.collection_name}-locks", embedding_function=None)
+    me = f"{socket.gethostname()} pid {os.getpid()} ({uuid.uuid4().hex[:8]})"
+
+    def holder() -> dict[str, Any] | None:
+        got = locks.get(ids=["ingest"], include=["metadatas"])
+        metas = got.get("metadatas") or []
+        return dict(metas[0]) if metas and metas[0] else None
+
+    current = holder()
+    if current and time.time() - float(current.get("renewed", 0)) > SERVER_LOCK_STALE_SECONDS:
+        locks.delete(ids=["ingest"])  # abandoned by an ingest that died
+    locks.add(ids=["ingest"], embeddings=[[1.0]], metadatas=[{"owner": me, "renewed": time.time()}])
+    current = holder()
+    if not current or current.get("owner") != me:
+        owner = current.get("owner") if current else "unknown"
+        raise IndexBusy(
+            f"Another `rag ingest` ({owner}) is writing this index on the Chroma server {settings.chroma_url}; "
+            "wait for it to finish."
+        )
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(SERVER_LOCK_RENEW_SECONDS):
+            with suppress(Exception):  # the server being away is reported by the ingest itself
+                locks.update(ids=["ingest"], metadatas=[{"owner": me, "renewed": time.time()}])
+
+    renewer = threading.Thread(target=renew, daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        done.set()
+        renewer.join()
+        with suppress(Exception):  # unreachable now: the record goes stale and the next ingest takes over
+            if (holder() or {}).get("owner") == me:
+                locks.delete(ids=["ingest"])
