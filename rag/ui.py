@@ -14,6 +14,7 @@ import gradio as gr
 
 from rag import corpus
 from rag.citations import Answer
+from rag.config import DEMO_CORPUS
 from rag.errors import RagError
 from rag.pipeline import MAX_K, Pipeline, check_date, check_k
 from rag.session import Session
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
 
+# Example questions about the demo articles, offered only when the corpus holds them.
 EXAMPLES = [
     "How many troops would Ukraine's army be limited to?",
     "How much of Ukraine's territory does Russia control?",
@@ -80,6 +82,12 @@ COPY_JS = "(text) => { if (text) navigator.clipboard.writeText(text); }"
 CONFIRM_DELETE_JS = """(source, model) => [
   source && confirm(`Delete ${source} from the corpus folder and the index?`) ? source : '', model
 ]"""
+
+
+def holds_demo(pipeline: Pipeline) -> bool:
+    """True when the corpus folder holds the demo articles (the example questions are about them)."""
+    corpus = pipeline.settings.corpus_dir
+    return all((corpus / p.name).is_file() for p in DEMO_CORPUS.iterdir() if p.suffix == ".txt")
 
 
 def status(pipeline: Pipeline) -> str:
@@ -269,7 +277,7 @@ def build_app(
                         label="Answers",
                         elem_id="chatbot",
                         height=520,
-                        examples=[{"text": q} for q in EXAMPLES],
+                        examples=[{"text": q} for q in EXAMPLES] if holds_demo(pipeline) else None,
                         sanitize_html=True,
                         allow_tags=False,
                         # Dollar amounts in news would otherwise be typeset as maths.

@@ -104,3 +104,8 @@ def test_a_read_only_app_has_no_upload_or_delete_to_call(fake_pipeline: Pipeline
     functions = {d.get("api_name") for d in read_only.config["dependencies"]}
     assert not {"upload", "delete"} & functions
     assert len(read_only.config["dependencies"]) == len(writable.config["dependencies"]) - 2
+
+
+def test_gradios_copies_of_uploads_are_deleted_after_an_hour(fake_pipeline: Pipeline) -> None:
+    # Uploads are copied into the corpus folder; Gradio's cache of them is swept every 10 minutes.
+    assert build_app(fake_pipeline).delete_cache == (600, 3600)

@@ -485,3 +485,14 @@ def test_removed_sentences_and_the_reason_show_on_request() -> None:
 def test_web_addresses_are_escaped_so_markdown_does_not_link_them() -> None:
     shown = inert("See https://budget.example/2025, www.example.org or mail desk@example.org; 3.5% at 10:30.")
     assert shown == "See https\\://budget.example/2025, www\\.example.org or mail desk\\@example.org; 3.5% at 10:30."
+
+
+def test_example_questions_are_offered_only_over_the_demo_articles(
+    fake_pipeline: Pipeline, make_pipeline: MakePipeline
+) -> None:
+    def examples(app: gr.Blocks) -> object:
+        (chat,) = [c for c in app.config["components"] if c.get("props", {}).get("elem_id") == "chatbot"]
+        return chat["props"].get("examples")
+
+    assert examples(build_app(fake_pipeline))  # a copy of the demo articles
+    assert not examples(build_app(make_pipeline()))  # articles of another story
