@@ -7,7 +7,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,6 @@ from rag.embedding import Embedder
 from rag.index import FileRecord, Index, date_ordinal
 
 RRF_K = 60.0
-LEAD_IN_SENTENCES = 3
 WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ0-9]*")
 
 
@@ -34,10 +33,6 @@ class RetrievedChunk:
     @property
     def source(self) -> str:
         return str(self.metadata["source"])
-
-    # The article's sentences just before this chunk (start, end, text), up to `LEAD_IN_SENTENCES`:
-    # what says who "He" is in a chunk that opens "He said that ...".
-    lead_in: tuple[tuple[int, int, str], ...] = ()
 
     @property
     def sentences(self) -> list[tuple[int, int]]:
@@ -127,30 +122,7 @@ class Retriever:
             if meta["source"] in duplicates:
                 meta["duplicate_of"] = duplicates[meta["source"]]
             chunks.append(RetrievedChunk(id_, nodes[id_].get_content(), meta, fused[id_], rank))
-        return self._with_lead_in(chunks)
-
-    def _with_lead_in(self, chunks: list[RetrievedChunk]) -> list[RetrievedChunk]:
-        """Give each chunk the sentences before it, from the chunk before it in its article (one read)."""
-        wanted = {chunk.id: previous_chunk_id(chunk.id) for chunk in chunks}
-        ids = sorted({id_ for id_ in wanted.values() if id_})
-        if not ids:
-            return chunks
-        got = self.index.chunks.get(ids=ids, include=["documents", "metadatas"])
-        before = {
-            id_: RetrievedChunk(id_, doc, dict(meta), 0.0, -1)
-            for id_, doc, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
-            if meta
-        }
-        out = []
-        for chunk in chunks:
-            previous = before.get(wanted[chunk.id] or "")
-            if previous is None or not chunk.sentences:
-                out.append(chunk)
-                continue
-            first = chunk.sentences[0][0]
-            lead = [s for s in previous.sentence_texts() if s[1] <= first][-LEAD_IN_SENTENCES:]
-            out.append(replace(chunk, lead_in=tuple(lead)))
-        return out
+        return chunks
 
     def _dense(self, n: int, filters: Any) -> Any:
         return self._vector_index().as_retriever(similarity_top_k=n, filters=filters)
@@ -227,12 +199,6 @@ class Retriever:
                 self._key = key
             self._manifest, self._generation = manifest, generation
             return manifest
-
-
-def previous_chunk_id(chunk_id: str) -> str | None:
-    """The id of the chunk before this one in its article ("a.txt::<sha>::3" -> "a.txt::<sha>::2")."""
-    head, _, index = chunk_id.rpartition("::")
-    return f"{head}::{int(index) - 1}" if head and index.isdigit() and int(index) > 0 else None
 
 
 def is_vouched(meta: dict[str, Any], vouched: dict[str, str]) -> bool:

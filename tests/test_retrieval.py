@@ -97,23 +97,3 @@ def test_outlet_names_match_whole_words_only(fake_pipeline: Pipeline) -> None:
     assert retriever.named_sources("What did the Kremlin say about the talks?") == []
     assert retriever.named_sources("Were the cnnx and unnamed officials quoted?") == []
     assert sorted(retriever.named_sources("Do CNN and UNN agree on the tariff?")) == [CNN, UNN]
-
-
-def test_a_retrieved_chunk_carries_the_sentences_of_its_article_just_before_it(
-    fake_pipeline: Pipeline, corpus: Path
-) -> None:
-    from rag.chunking import split_sentences
-    from rag.retrieval import LEAD_IN_SENTENCES
-
-    fake_pipeline.ingest(progress=False)
-    question = "Putin said that Moscow agreed with the proposal in theory but set tough conditions."
-    vector = fake_pipeline.embedder.embed([question])[0]
-    chunks = fake_pipeline.retriever.retrieve(question, vector, 10)
-    later = [c for c in chunks if not c.id.endswith("::0")]
-    assert later, "the seeds have articles longer than one chunk"
-    for chunk in later:
-        text = (corpus / chunk.source).read_text(encoding="utf-8")
-        first = chunk.sentences[0][0]
-        before = [(s, e, text[s:e]) for s, e in split_sentences(text) if e <= first][-LEAD_IN_SENTENCES:]
-        assert chunk.lead_in == tuple(before)
-    assert all(c.lead_in == () for c in chunks if c.id.endswith("::0"))
