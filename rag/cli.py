@@ -30,11 +30,11 @@ def _print(text: str, *, err: bool = False) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.corpus is not None:
-        if not args.corpus.is_dir():
-            _print(f"error: {args.corpus}: no such folder.", err=True)
+    if args.corpus_folder is not None:
+        if not args.corpus_folder.is_dir():
+            _print(f"error: {args.corpus_folder}: no such folder.", err=True)
             return 2
-        os.environ["RAG_CORPUS_DIR"] = str(args.corpus.resolve())
+        os.environ["RAG_CORPUS_DIR"] = str(args.corpus_folder.resolve())
     try:
         return int(args.run(args) or 0)
     except RagError as exc:
@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Cited answers over a folder of news articles.")
     parser.add_argument(
         "--corpus",
+        dest="corpus_folder",  # `rag eval` has a --corpus of its own
         type=Path,
         metavar="DIR",
         help="folder of articles to work on (default: RAG_CORPUS_DIR, else the demo articles); "

@@ -1,11 +1,13 @@
 """The CLI as a thin adapter: driven here over a pipeline of fakes."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 import rag
 from rag.cli import main
+from rag.config import Settings
 from rag.llm import FakeLLM
 from rag.pipeline import Pipeline
 from rag.prompts import NO_ANSWER
@@ -63,3 +65,18 @@ def test_chat_shows_what_a_follow_up_was_answered_as(
     assert main(["chat"]) == 0
     out = capsys.readouterr().out
     assert out.count(NO_ANSWER) == 2 and "(answered as: What did Zelensky say about red lines?)" in out
+
+
+def test_corpus_names_the_folder_every_command_works_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RAG_CORPUS_DIR", str(tmp_path))  # recorded, so that teardown undoes what main sets
+    monkeypatch.delenv("RAG_CORPUS_DIR")
+    assert main(["--corpus", str(tmp_path / "missing"), "ingest"]) == 2
+    assert "missing: no such folder." in capsys.readouterr().err
+    seen: list[Path] = []
+    monkeypatch.setattr("rag.cli._ingest", lambda args: seen.append(Settings().corpus_dir) or 0)
+    (tmp_path / "news").mkdir()
+    assert main(["--corpus", str(tmp_path / "news"), "ingest"]) == 0
+    assert seen == [(tmp_path / "news").resolve()]
+    assert Settings().index_dir.name.startswith("news-")  # an index of its own
