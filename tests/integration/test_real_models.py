@@ -21,11 +21,10 @@ from rag.citations import Answer
 from rag.config import Settings
 from rag.embedding import SentenceTransformerEmbedder
 from rag.errors import RagError
-from rag.index import ingest_lock
 from rag.llm import LlamaCppLLM
 from rag.pipeline import Pipeline
 from rag.prompts import NO_ANSWER
-from tests.conftest import SEEDS
+from tests.conftest import SEEDS, ingest_elsewhere
 
 pytestmark = pytest.mark.integration
 
@@ -156,7 +155,7 @@ def test_chunks_the_manifest_does_not_vouch_for_are_removed(pipeline: Pipeline) 
 
 
 def test_concurrent_ingest_is_refused(pipeline: Pipeline) -> None:
-    with ingest_lock(pipeline.settings), pytest.raises(RagError, match="Another `rag ingest`"):
+    with ingest_elsewhere(pipeline.settings), pytest.raises(RagError, match="Another `rag ingest`"):
         pipeline.ingest(progress=False)
 
 
