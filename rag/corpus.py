@@ -93,7 +93,7 @@ def delete_article(pipeline: Pipeline, source: str) -> str:
         in_corpus = path.resolve().is_relative_to(corpus)
         # The file steps aside under a hidden name (ingest skips those) while the entry goes, and
         # comes back if removing the entry fails: a refused delete loses nothing.
-        aside = path.with_name(f".deleting-{secrets.token_hex(6)}-{path.name}") if in_corpus else None
+        aside = path.with_name(f".deleting-{secrets.token_hex(6)}") if in_corpus else None
         if aside is not None and path.exists():
             path.rename(aside)
         try:
