@@ -184,6 +184,8 @@ def delete_file(pipeline: Pipeline, source: str | None) -> str:
         return inert(corpus.delete_article(pipeline, source))
     except RagError as exc:
         return f"**Not deleted:** {inert(str(exc))}"
+    except OSError as exc:  # the file could not be moved aside: nothing was changed
+        return f"**Not deleted:** {inert(source)}: {inert(exc.strerror or str(exc))}."
 
 
 def local_alternatives(pipeline: Pipeline) -> dict[str, Pipeline]:
