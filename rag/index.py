@@ -62,26 +62,21 @@ def date_ordinal(date: str | None) -> int:
     return int(date.replace("-", "")) if date else 0
 
 
-def _reads(method: Callable[..., T]) -> Callable[..., T]:
-    """Run an Index method as a read of the store (see Index.reading)."""
+def _holding(hold: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Run an Index method inside one of its holds on the store: `reading` or `writing`."""
 
-    @functools.wraps(method)
-    def read(self: Index, *args: Any, **kwargs: Any) -> T:
-        with self.reading():
-            return method(self, *args, **kwargs)
+    def decorate(method: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(method)
+        def run(self: Index, *args: Any, **kwargs: Any) -> T:
+            with getattr(self, hold)():
+                return method(self, *args, **kwargs)
 
-    return read
+        return run
+
+    return decorate
 
 
-def _writes(method: Callable[..., T]) -> Callable[..., T]:
-    """Run an Index method as a write of the store (see Index.writing)."""
-
-    @functools.wraps(method)
-    def write(self: Index, *args: Any, **kwargs: Any) -> T:
-        with self.writing():
-            return method(self, *args, **kwargs)
-
-    return write
+_reads, _writes = _holding("reading"), _holding("writing")
 
 
 class Index:
