@@ -9,7 +9,7 @@ unmeasured warm-up question (which loads the models and fills the system prompt'
 (eval/baseline.py, llama-index's CitationQueryEngine) does not stream, so its first token is its
 whole answer; its models are loaded before timing but it gets no warm-up question.
 
-The sweep re-runs the same questions with settings.passage_chunks at each value and reports
+The sweep re-runs the same questions with settings.evidence.passage_chunks at each value and reports
 prompt tokens and the first answer token (generation is stopped there).
 """
 
@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import machine, peak_rss_mb, percentile, questions, verdict
-from rag.answering import build_messages
-from rag.citations import Answer
-from rag.config import Settings
-from rag.llm import LLM, Message, chatml_tokens, make_llm
+from rag.answer.compose import build_messages
+from rag.core.citations import Answer
+from rag.core.config import Settings
+from rag.models.llm import LLM, Message, chatml_tokens, make_llm
 from rag.pipeline import Pipeline
 
 RESULT = "RESULT "
@@ -74,14 +74,14 @@ def sweep(pipeline: Pipeline, qs: list[str], sizes: list[int]) -> dict[int, dict
     out = {}
     llama = getattr(pipeline.llm, "_llama", None) or getattr(getattr(pipeline.llm, "inner", None), "_llama", None)
     for n in sizes:
-        pipeline.settings.passage_chunks = n
+        pipeline.settings.evidence.passage_chunks = n
         tokens, firsts, answers = [], [], []
         for q in qs:
             messages = build_messages(q, pipeline.evidence(q))
             if llama is not None:
                 tokens.append(len(chatml_tokens(llama, messages)))
             started, reply, first = time.perf_counter(), "", None
-            stream = pipeline.llm.stream(messages, pipeline.settings.max_tokens)
+            stream = pipeline.llm.stream(messages, pipeline.settings.answer.max_tokens)
             for piece in stream:
                 first = first or time.perf_counter() - started
                 reply += piece

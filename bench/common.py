@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from rag.config import PROJECT_DIR
+from rag.core.config import PROJECT_DIR
 
 QUESTIONS = PROJECT_DIR / "eval" / "questions.jsonl"
 

@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 from bench.common import machine
-from rag.config import Settings
-from rag.duplicates import find_duplicates
-from rag.embedding import FakeEmbedder
-from rag.ingest import _mark_duplicates
-from rag.llm import FakeLLM
+from rag.articles.duplicates import find_duplicates
+from rag.core.config import Settings
+from rag.ingest.run import _mark_duplicates
+from rag.models.embedding import FakeEmbedder
+from rag.models.llm import FakeLLM
 from rag.pipeline import Pipeline
 
 
@@ -57,7 +57,11 @@ def run(sizes: list[int]) -> None:
             untouched = time.perf_counter() - started
             started = time.perf_counter()
             manifest = pipeline.index.manifest()
-            find_duplicates(pipeline.index.chunk_vectors(), {s: r.date for s, r in manifest.items()})
+            find_duplicates(
+                pipeline.index.chunk_vectors(),
+                {s: r.date for s, r in manifest.items()},
+                settings.ingest.duplicate_similarity,
+            )
             every_pair = time.perf_counter() - started
             print(
                 f"{size + 1} articles: one-file ingest {one_file:.2f} s; marking for the new file {touched:.3f} s; "

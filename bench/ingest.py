@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import machine, verdict, write_text_files
-from rag.chunking import chunk_article
-from rag.config import PROJECT_DIR, Settings
-from rag.documents import iter_article_paths, read_article
-from rag.embedding import SentenceTransformerEmbedder
+from rag.articles.chunking import chunk_article
+from rag.articles.documents import iter_article_paths, read_article
+from rag.core.config import PROJECT_DIR, Settings
+from rag.models.embedding import SentenceTransformerEmbedder
 from rag.pipeline import Pipeline
 
 SEEDS = PROJECT_DIR / "seeds"
@@ -41,7 +41,9 @@ def chunk_texts(folder: Path, settings: Settings) -> list[str]:
     texts: list[str] = []
     for path in iter_article_paths(folder):
         article = read_article(path, path.name)
-        texts.extend(c.text for c in chunk_article(article, settings.chunk_max_words, settings.chunk_overlap_sentences))
+        texts.extend(
+            c.text for c in chunk_article(article, settings.chunking.max_words, settings.chunking.overlap_sentences)
+        )
     return texts
 
 
@@ -73,7 +75,7 @@ def run(copies: int, chroma_url: str | None = None) -> dict[str, float]:
         root = Path(tmp)
         make_corpus(root / "corpus", copies)
         settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", chroma_url=chroma_url)
-        embedder = SentenceTransformerEmbedder(settings.embed_model, settings.embed_batch_size)
+        embedder = SentenceTransformerEmbedder(settings.embed_model, settings.ingest.embed_batch_size)
         embedder.embed(["warm up the model once"])
         texts = chunk_texts(root / "corpus", settings)
         print(f"corpus: {copies} copies of the 5 seeds = {5 * copies} files, {len(texts)} chunks")

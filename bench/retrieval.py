@@ -35,13 +35,13 @@ from llama_index.core import QueryBundle
 from tqdm import tqdm
 
 from bench.common import machine, percentile, questions, verdict
-from rag.chunking import chunk_article
-from rag.config import PROJECT_DIR, Settings
-from rag.documents import iter_article_paths, read_article
-from rag.embedding import SentenceTransformerEmbedder
-from rag.evidence import build_passages
-from rag.index import Index, date_ordinal
-from rag.retrieval import Retriever
+from rag.articles.chunking import chunk_article
+from rag.articles.documents import iter_article_paths, read_article
+from rag.core.config import PROJECT_DIR, Settings
+from rag.evidence.passages import build_passages
+from rag.models.embedding import SentenceTransformerEmbedder
+from rag.retrieve.hybrid import Retriever
+from rag.store.index import Index, date_ordinal
 
 T = TypeVar("T")
 SEEDS = PROJECT_DIR / "seeds"
@@ -61,7 +61,7 @@ def seed_items(settings: Settings) -> list[tuple[str, dict[str, object]]]:
         }
         if article.date:
             common["date"] = article.date
-        for c in chunk_article(article, settings.chunk_max_words, settings.chunk_overlap_sentences):
+        for c in chunk_article(article, settings.chunking.max_words, settings.chunking.overlap_sentences):
             out.append((c.text, {**common, "start": c.start, "end": c.end, "sentences": json.dumps(c.sentences)}))
             for start, end in c.sentences:
                 meta = {**common, "start": start, "end": end, "sentences": json.dumps([[start, end]])}
@@ -122,7 +122,7 @@ def run(sizes: list[int], chroma_url: str | None = None, repeat: int = 2) -> dic
     results: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(index_dir=Path(tmp) / "index", corpus_dir=Path(tmp) / "none", chroma_url=chroma_url)
-        embedder = SentenceTransformerEmbedder(settings.embed_model, settings.embed_batch_size)
+        embedder = SentenceTransformerEmbedder(settings.embed_model, settings.ingest.embed_batch_size)
         base = seed_items(settings)
         vectors = embedder.embed([text for text, _ in base])
         qs = questions(limit=20)
@@ -135,15 +135,15 @@ def run(sizes: list[int], chroma_url: str | None = None, repeat: int = 2) -> dic
         )
         index = Index(settings)
         retriever = Retriever(index, embedder, settings)
-        n = max(settings.top_k, settings.candidates_per_retriever)
+        n = max(settings.retrieval.top_k, settings.retrieval.candidates_per_retriever)
         have = 0
         for size in sorted(sizes):
             grow(index, base, vectors, have, size)
             have = size
             started = time.perf_counter()
-            retriever.retrieve(qs[0], qvecs[0], settings.top_k)
+            retriever.retrieve(qs[0], qvecs[0], settings.retrieval.top_k)
             first = (time.perf_counter() - started) * 1000
-            ours = time_calls(lambda p: retriever.retrieve(p[0], p[1], settings.top_k), pairs, repeat)
+            ours = time_calls(lambda p: retriever.retrieve(p[0], p[1], settings.retrieval.top_k), pairs, repeat)
             bare = time_calls(
                 lambda p: index.chunks.query(query_embeddings=[p[1].tolist()], n_results=n), pairs, repeat
             )
@@ -153,7 +153,9 @@ def run(sizes: list[int], chroma_url: str | None = None, repeat: int = 2) -> dic
             lexical = time_calls(lambda b: retriever._lexical(b, n), bundles, 1)
             evidence = time_calls(
                 lambda p: build_passages(
-                    retriever.retrieve(p[0], p[1], settings.top_k), settings.passage_chunks, settings.evidence_sentences
+                    retriever.retrieve(p[0], p[1], settings.retrieval.top_k),
+                    settings.evidence.passage_chunks,
+                    settings.evidence.max_sentences,
                 ),
                 pairs[:5],
                 1,

@@ -9,10 +9,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.citations import MARKER, Answer, Citation
-from rag.config import Settings
-from rag.errors import RagError
-from rag.prompts import NO_ANSWER
+from rag.core.citations import MARKER, Answer, Citation
+from rag.core.config import Settings
+from rag.core.errors import RagError
+from rag.models.prompts import NO_ANSWER
 
 COLLECTION = "baseline"
 
@@ -137,12 +137,12 @@ class BaselineSystem:
             if self._llm is None:
                 from llama_index.llms.llama_cpp import LlamaCPP
 
-                from rag.weights import ensure_gguf
+                from rag.models.weights import ensure_gguf
 
                 self._llm = LlamaCPP(
                     model_path=str(ensure_gguf(self.settings.llm, self.settings.model_dir)),
                     temperature=0.0,
-                    max_new_tokens=self.settings.max_tokens,
+                    max_new_tokens=self.settings.answer.max_tokens,
                     context_window=self.settings.llm_context,
                     model_kwargs={"n_threads": self.settings.llm_threads},
                     messages_to_prompt=chatml_messages_to_prompt,
@@ -206,8 +206,8 @@ class BaselineSystem:
 
 
 def _article_text(path: str) -> str:
-    from rag.documents import read_article
-    from rag.errors import RagError
+    from rag.articles.documents import read_article
+    from rag.core.errors import RagError
 
     try:
         return read_article(Path(path)).text

@@ -12,7 +12,7 @@ from typing import Any
 from eval.chart import render_chart
 from eval.judge import Judge, default_judge, load_pairs, measure_judge
 from eval.run import QUESTIONS, Suite, chart_view, format_report, load_questions, rejudge, run_suites, seed_suite
-from rag.errors import RagError
+from rag.core.errors import RagError
 
 
 def run_from_args(args: argparse.Namespace) -> int:

@@ -2,8 +2,8 @@
 
 The judge is an instrument of the eval, not of the pipeline: nothing in `rag/` imports it, so the
 pipeline can never have filtered its answers by the judge's verdicts. It shares two things with
-the pipeline's own check (`rag.support`): the bundled model, asked with a prompt of its own, and
-the dependency parse of who did what (`rag.roles`). Its own accuracy is measured
+the pipeline's own check (`rag.verify.support`): the bundled model, asked with a prompt of its own, and
+the dependency parse of who did what (`rag.verify.roles`). Its own accuracy is measured
 against hand labels (`eval/judge_pairs.jsonl`, `measure_judge`).
 """
 
@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rag.roles import role_conflict
+from rag.verify.roles import role_conflict
 
 EVAL_DIR = Path(__file__).resolve().parent
 JUDGE_PROMPT = EVAL_DIR / "judge_prompt.txt"
@@ -149,7 +149,7 @@ class RoleCheckedJudge:
 
 def default_judge(settings: Any) -> RoleCheckedJudge:
     """The judge on the default bundled model, whatever model the pipeline answers with."""
-    from rag.weights import ensure_gguf
+    from rag.models.weights import ensure_gguf
 
     llm = LlamaJudge(ensure_gguf("qwen2.5-coder-1.5b", settings.model_dir), threads=settings.llm_threads)
     return RoleCheckedJudge(llm)

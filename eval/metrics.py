@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rag.chunking import split_sentences
-from rag.citations import Citation, marker_numbers, strip_markers
-from rag.prompts import NO_ANSWER
+from rag.articles.chunking import split_sentences
+from rag.core.citations import Citation, marker_numbers, strip_markers
+from rag.models.prompts import NO_ANSWER
 
 if TYPE_CHECKING:
     from eval.judge import Judge

@@ -25,7 +25,7 @@ from eval.metrics import (
     mrr,
     percentile,
 )
-from rag.citations import Answer
+from rag.core.citations import Answer
 
 EVAL_DIR = Path(__file__).resolve().parent
 QUESTIONS = EVAL_DIR / "questions.jsonl"
@@ -277,7 +277,7 @@ class PipelineSystem:
 
 def corpus_texts(corpus_dir: Path) -> dict[str, str]:
     """Decoded text of every article, keyed like citations, for checking quotes at offsets."""
-    from rag.documents import iter_article_paths, read_article
+    from rag.articles.documents import iter_article_paths, read_article
 
     folder = corpus_dir.resolve()
     return {p.relative_to(folder).as_posix(): read_article(p).text for p in iter_article_paths(folder)}
@@ -293,7 +293,7 @@ def spread(questions: Sequence[Question], limit: int | None) -> list[Question]:
 
 def seed_suite(split: Split, questions_path: Path = QUESTIONS, corpus_dir: Path | None = None) -> Suite:
     """The question file's `split` over a corpus folder (default: the demo articles they were written on)."""
-    from rag.config import DEMO_CORPUS
+    from rag.core.config import DEMO_CORPUS
 
     return Suite(split, corpus_dir or DEMO_CORPUS, load_questions(questions_path, split))
 

@@ -2,7 +2,7 @@
 
     python -m eval.support_threshold
 
-The pipeline's checker (`rag.support`) is scored on every pair once; the threshold that agrees
+The pipeline's checker (`rag.verify.support`) is scored on every pair once; the threshold that agrees
 best with the dev labels is printed with its figures on both halves. Only the dev figures may
 choose it: the test half is reported, never tuned on.
 """
@@ -13,9 +13,9 @@ import argparse
 from collections.abc import Sequence
 
 from eval.judge import JudgePair, load_pairs
-from rag.config import Settings
-from rag.llm import make_llm
-from rag.support import SupportChecker
+from rag.core.config import Settings
+from rag.models.llm import make_llm
+from rag.verify.support import SupportChecker
 
 
 def scores(checker: SupportChecker, pairs: Sequence[JudgePair]) -> list[tuple[JudgePair, float]]:

@@ -7,35 +7,28 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.citations import Answer, Citation
-from rag.config import Settings
-from rag.errors import RagError
+import rag.ingest as _ingest_package  # noqa: F401  (bound before `ingest` below, so that the function wins)
+from rag.core.citations import Answer, Citation
+from rag.core.config import Settings
+from rag.core.errors import RagError
 
 if TYPE_CHECKING:
-    from rag.ingest import IngestReport
+    from rag.ingest.run import IngestReport
     from rag.pipeline import Pipeline
     from rag.session import Session
 
 __all__ = ["Answer", "Citation", "RagError", "Session", "Settings", "ask", "ask_stream", "get_pipeline", "ingest"]
 
-_default: Pipeline | None = None
-_default_lock = threading.Lock()
-
 
 def get_pipeline() -> Pipeline:
     """Return the process-wide pipeline built from `RAG_*` settings, creating it on first use."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            from rag.pipeline import Pipeline
+    from rag.pipeline import default_pipeline
 
-            _default = Pipeline(Settings())
-        return _default
+    return default_pipeline()
 
 
 def ask(question: str, *, k: int | None = None, since: str | None = None, until: str | None = None) -> Answer:
@@ -50,6 +43,9 @@ def ask_stream(
     return get_pipeline().ask_stream(question, k=k, since=since, until=until)
 
 
+# `rag.ingest` names both this function and the subpackage. Importing the subpackage binds the
+# name to it only on its first import, which happened above; from here on `rag.ingest` is the
+# function, and `from rag.ingest.run import ...` still finds the subpackage's modules.
 def ingest(paths: Sequence[str | Path] | None = None) -> IngestReport:
     """Index new and changed articles (default: the corpus folder) and drop removed ones."""
     return get_pipeline().ingest([Path(p) for p in paths] if paths else None)

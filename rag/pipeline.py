@@ -9,17 +9,20 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from rag.answering import answer_start, build_messages, finish, retrieval_only
-from rag.citations import Answer
-from rag.config import Settings
-from rag.embedding import Embedder, SentenceTransformerEmbedder
-from rag.errors import RagError
-from rag.evidence import Evidence, build_passages
-from rag.index import Index, ingest_lock
-from rag.ingest import IngestReport, ingest, upgrade
-from rag.llm import LLM, LLMUnavailable, Message, make_llm
-from rag.retrieval import Retriever
-from rag.support import SupportChecker
+from rag.answer.compose import answer_start, build_messages, finish, retrieval_only
+from rag.core.citations import Answer
+from rag.core.config import Settings
+from rag.core.errors import RagError
+from rag.evidence.passages import Evidence, build_passages
+from rag.ingest.run import IngestReport, ingest, upgrade
+from rag.models.embedding import Embedder, SentenceTransformerEmbedder
+from rag.models.llm import LLM, LLMUnavailable, Message, make_llm
+from rag.retrieve.hybrid import Retriever
+from rag.store.index import Index, ingest_lock
+from rag.verify.support import SupportChecker
+
+_default: Pipeline | None = None
+_default_lock = threading.Lock()
 
 MAX_QUESTION_CHARS = 2000
 MAX_K = 20  # the UI's slider range, enforced here so that the API cannot ask for more
@@ -43,7 +46,9 @@ class Pipeline:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return self._embedder or SentenceTransformerEmbedder(self.settings.embed_model, self.settings.embed_batch_size)
+        return self._embedder or SentenceTransformerEmbedder(
+            self.settings.embed_model, self.settings.ingest.embed_batch_size
+        )
 
     @cached_property
     def llm(self) -> LLM:
@@ -51,7 +56,7 @@ class Pipeline:
 
     @cached_property
     def checker(self) -> SupportChecker:
-        return SupportChecker(self.llm, self.settings.min_support)
+        return SupportChecker(self.llm, self.settings.answer.min_support)
 
     @cached_property
     def index(self) -> Index:
@@ -91,13 +96,13 @@ class Pipeline:
         vector = self.embedder.embed([question])[0]
         with self.index.guard(), self.index.reading():
             named = self.retriever.named_sources(question)
-            chunks = self.retriever.retrieve(question, vector, k or self.settings.top_k, since, until, named)
+            chunks = self.retriever.retrieve(question, vector, k or self.settings.retrieval.top_k, since, until, named)
         settings = self.settings
         return build_passages(
             chunks,
-            settings.passage_chunks,
-            settings.evidence_sentences,
-            settings.passage_window,
+            settings.evidence.passage_chunks,
+            settings.evidence.max_sentences,
+            settings.evidence.passage_window,
             lambda texts: self.embedder.embed(texts) @ vector,
         )
 
@@ -111,10 +116,10 @@ class Pipeline:
         model = self.llm.name
         try:
             draft = (yield from self._generate(build_messages(question, evidence))) if evidence else ""
-            answer = finish(question, draft, evidence, self.checker, self.embedder, model, self.settings.min_answers)
+            answer = finish(question, draft, evidence, self.checker, self.embedder, model, self.settings.answer)
         except LLMUnavailable as exc:
             # Retrieval still works: show the evidence itself rather than fail the question.
-            answer = retrieval_only(question, evidence, str(exc), self.embedder, self.settings.quote_similarity)
+            answer = retrieval_only(question, evidence, str(exc), self.embedder, self.settings.answer)
             answer.model = model
         answer.seconds = round(time.perf_counter() - started, 3)
         yield answer
@@ -122,7 +127,7 @@ class Pipeline:
     def _generate(self, messages: list[Message]) -> Generator[str, None, str]:
         """Stream the reply's answer line to the caller as it is generated; return the whole reply."""
         reply, answer_at, streamed = "", -1, 0
-        for piece in self.llm.stream(messages, self.settings.max_tokens):
+        for piece in self.llm.stream(messages, self.settings.answer.max_tokens):
             reply += piece
             if answer_at < 0:
                 answer_at = answer_start(reply)
@@ -174,3 +179,12 @@ def check_question(question: str) -> str:
     if len(cleaned) > MAX_QUESTION_CHARS:
         raise RagError(f"The question is {len(cleaned)} characters long; keep it under {MAX_QUESTION_CHARS}.")
     return cleaned
+
+
+def default_pipeline() -> Pipeline:
+    """Return the process-wide pipeline built from `RAG_*` settings, creating it on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Pipeline(Settings())
+        return _default

@@ -7,15 +7,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from rag.citations import Answer, strip_markers
-from rag.llm import Message
-from rag.pipeline import Pipeline, check_question
-from rag.prompts import NO_ANSWER, as_data, load_prompt
-
-HISTORY_TURNS = 3
-ANSWER_WORDS = 30
-REWRITE_MAX_TOKENS = 48
-REWRITE_MAX_CHARS = 300
+from rag.core.citations import Answer, strip_markers
+from rag.core.config import Conversation
+from rag.models.llm import Message
+from rag.models.prompts import NO_ANSWER, as_data, load_prompt
+from rag.pipeline import Pipeline, check_question, default_pipeline
 
 # A follow-up leans on the conversation when it starts like a continuation, points back with a
 # pronoun, or is too short to name its subject. Anything else goes to retrieval as typed.
@@ -48,29 +44,30 @@ def needs_context(question: str) -> bool:
     return pronoun is not None and not _NAMES.search(question[: pronoun.start()])
 
 
-def history_lines(turns: Sequence[Turn]) -> str:
+def history_lines(turns: Sequence[Turn], rules: Conversation) -> str:
     """The last few turns as short Q/A lines for the rewrite prompt."""
     lines = []
-    for turn in turns[-HISTORY_TURNS:]:
+    for turn in turns[-rules.history_turns :] if rules.history_turns else []:
         words = strip_markers(turn.answer.text).split() if turn.answer.answered else ["(not answered)"]
-        short = " ".join(words[:ANSWER_WORDS]) + (" …" if len(words) > ANSWER_WORDS else "")
+        cut = rules.answer_words
+        short = " ".join(words[:cut]) + (" …" if len(words) > cut else "")
         lines += [f"Q: {as_data(turn.standalone)}", f"A: {as_data(short)}"]
     return "\n".join(lines)
 
 
-def rewrite_messages(question: str, turns: Sequence[Turn]) -> list[Message]:
-    user = load_prompt("rewrite_user.txt").format(history=history_lines(turns), question=as_data(question))
+def rewrite_messages(question: str, turns: Sequence[Turn], rules: Conversation) -> list[Message]:
+    user = load_prompt("rewrite_user.txt").format(history=history_lines(turns, rules), question=as_data(question))
     return [{"role": "system", "content": load_prompt("rewrite_system.txt")}, {"role": "user", "content": user}]
 
 
-def clean_rewrite(question: str, reply: str) -> str | None:
+def clean_rewrite(question: str, reply: str, max_chars: int) -> str | None:
     """The model's rewrite if it is usable: one non-empty question that keeps the follow-up's names and numbers."""
     lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
     if not lines:
         return None
     text = re.sub(r"^(standalone( question)?|question)\s*:\s*", "", lines[0], flags=re.IGNORECASE)
     text = text.strip().strip("\"'“”").strip()
-    if not text or len(text) > REWRITE_MAX_CHARS or NO_ANSWER.rstrip(".").lower() in text.lower():
+    if not text or len(text) > max_chars or NO_ANSWER.rstrip(".").lower() in text.lower():
         return None
     if any(name.lower() not in text.lower() for name in _NAMES.findall(question)):
         return None
@@ -92,9 +89,7 @@ class Session:
 
     def __init__(self, pipeline: Pipeline | None = None) -> None:
         if pipeline is None:
-            from rag import get_pipeline
-
-            pipeline = get_pipeline()
+            pipeline = default_pipeline()
         self.pipeline = pipeline
         self.turns: list[Turn] = []
         self._lock = threading.Lock()
@@ -106,8 +101,9 @@ class Session:
             turns = list(self.turns)
         if not turns or not needs_context(question):
             return question
-        reply = "".join(self.pipeline.llm.stream(rewrite_messages(question, turns), REWRITE_MAX_TOKENS))
-        return clean_rewrite(question, reply) or with_context_terms(question, turns)
+        rules = self.pipeline.settings.conversation
+        reply = "".join(self.pipeline.llm.stream(rewrite_messages(question, turns, rules), rules.rewrite_max_tokens))
+        return clean_rewrite(question, reply, rules.rewrite_max_chars) or with_context_terms(question, turns)
 
     def ask_stream(
         self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None

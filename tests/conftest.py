@@ -15,11 +15,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from rag.config import PROJECT_DIR, Settings
-from rag.embedding import FakeEmbedder
-from rag.index import Index, ingest_lock
-from rag.llm import FakeLLM
+from rag.core.config import PROJECT_DIR, Settings
+from rag.models.embedding import FakeEmbedder
+from rag.models.llm import FakeLLM
 from rag.pipeline import Pipeline
+from rag.store.index import Index, ingest_lock
 
 SEEDS = PROJECT_DIR / "seeds"
 

@@ -1,7 +1,7 @@
 """Bad input, through the Python API and the CLI: a clear message, and nothing already indexed changes.
 
 Real embedded Chroma with the FakeEmbedder and FakeLLM. The UI-upload column of the matrix is
-`tests/test_ui.py::test_upload_bad_inputs`.
+`tests/interfaces/test_ui.py::test_upload_bad_inputs`.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-import rag
-from rag import corpus as corpus_panel
-from rag import documents
-from rag.cli import main
-from rag.doctor import check_index
-from rag.errors import RagError
-from rag.llm import FakeLLM
+import rag.pipeline
+from rag.articles import documents
+from rag.core.errors import RagError
+from rag.interfaces import corpus as corpus_panel
+from rag.interfaces.cli import main
+from rag.interfaces.doctor import check_index
+from rag.models.llm import FakeLLM
+from rag.models.prompts import NO_ANSWER
 from rag.pipeline import MAX_QUESTION_CHARS, Pipeline
-from rag.prompts import NO_ANSWER
 from tests.conftest import index_snapshot
 
 
@@ -101,7 +101,7 @@ FILES = [
 def indexed(fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
     """The seeds indexed, and the CLI wired to the same pipeline."""
     fake_pipeline.ingest(progress=False)
-    monkeypatch.setattr(rag, "_default", fake_pipeline)
+    monkeypatch.setattr(rag.pipeline, "_default", fake_pipeline)
     return fake_pipeline
 
 

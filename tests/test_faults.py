@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-import rag
-from rag.cli import main
-from rag.config import PROJECT_DIR, Settings
-from rag.embedding import FakeEmbedder
-from rag.errors import RagError
-from rag.index import release
-from rag.llm import FakeLLM
+import rag.pipeline
+from rag.core.config import PROJECT_DIR, Settings
+from rag.core.errors import RagError
+from rag.interfaces.cli import main
+from rag.interfaces.ui import ask_json
+from rag.models.embedding import FakeEmbedder
+from rag.models.llm import FakeLLM
 from rag.pipeline import Pipeline
-from rag.ui import ask_json
+from rag.store.index import release
 from tests.conftest import index_snapshot
 
 QUESTION = "What did the initial US plan propose about Ukraine's armed forces and NATO?"
@@ -35,7 +35,7 @@ def closed_port() -> int:
 
 
 def use(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
-    monkeypatch.setattr(rag, "_default", pipeline)
+    monkeypatch.setattr(rag.pipeline, "_default", pipeline)
     return pipeline
 
 
@@ -90,11 +90,11 @@ def read_only(folder: Path) -> Iterator[None]:
 
 # `rag` with the FakeEmbedder: the faults here are in storage, and the fake keeps big files quick to embed.
 FAKE_EMBEDDER_CLI = (
-    "import sys, rag\n"
-    "from rag.embedding import FakeEmbedder\n"
-    "from rag.pipeline import Pipeline\n"
-    "rag._default = Pipeline(embedder=FakeEmbedder())\n"
-    "from rag.cli import main\n"
+    "import sys\n"
+    "import rag.pipeline\n"
+    "from rag.models.embedding import FakeEmbedder\n"
+    "rag.pipeline._default = rag.pipeline.Pipeline(embedder=FakeEmbedder())\n"
+    "from rag.interfaces.cli import main\n"
     "raise SystemExit(main(sys.argv[1:]))\n"
 )
 
@@ -106,7 +106,7 @@ def run_cli(settings: Settings, *args: str, no_estimate: bool = False) -> subpro
     """
     script = FAKE_EMBEDDER_CLI
     if no_estimate:
-        script = "import rag.ingest\nrag.ingest.check_free_space = lambda *args: None\n" + script
+        script = "import rag.ingest.run as run\nrun.check_free_space = lambda *args: None\n" + script
     env = {
         **os.environ,
         "RAG_CORPUS_DIR": str(settings.corpus_dir),

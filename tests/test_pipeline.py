@@ -4,13 +4,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from rag.citations import Answer, strip_markers
-from rag.config import Settings
-from rag.embedding import FakeEmbedder
-from rag.errors import RagError
-from rag.llm import FakeLLM, LLMUnavailable, fake_word_judge
+from rag.core.citations import Answer, strip_markers
+from rag.core.config import Settings
+from rag.core.errors import RagError
+from rag.models.embedding import FakeEmbedder
+from rag.models.llm import FakeLLM, LLMUnavailable, fake_word_judge
+from rag.models.prompts import NO_ANSWER
 from rag.pipeline import Pipeline
-from rag.prompts import NO_ANSWER
 from tests.conftest import SEEDS
 
 QUESTION = "What did the initial US plan propose about Ukraine's armed forces, NATO, Crimea, Donetsk and Luhansk?"
@@ -27,7 +27,7 @@ def numbered(pipeline: Pipeline, question: str, words: str) -> int:
 
 def test_evidence_is_whole_passages_of_numbered_sentences(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
     evidence = fake_pipeline.evidence(QUESTION)
-    assert 1 < len(evidence) <= fake_pipeline.settings.evidence_sentences
+    assert 1 < len(evidence) <= fake_pipeline.settings.evidence.max_sentences
     passages = [e.passage for e in evidence]
     assert passages == sorted(passages)  # one passage after another, never interleaved
     for p in set(passages):
@@ -195,7 +195,7 @@ class FakeDownLLM:
 
 
 def test_llm_down_gives_retrieval_only_answer(settings: Settings) -> None:
-    settings.quote_similarity = 0.0  # fake vectors: any sentence sharing words is close enough
+    settings.answer.quote_similarity = 0.0  # fake vectors: any sentence sharing words is close enough
     pipeline = Pipeline(settings, embedder=FakeEmbedder(), llm=FakeDownLLM())
     answer = pipeline.ask(QUESTION)
     assert answer.retrieval_only and answer.notice and "Cannot reach the LLM server" in answer.notice
@@ -207,7 +207,7 @@ def test_llm_down_gives_retrieval_only_answer(settings: Settings) -> None:
 
 
 def test_llm_down_on_distant_evidence_abstains(settings: Settings) -> None:
-    settings.quote_similarity = 1.0  # no sentence can be close enough to quote without a model
+    settings.answer.quote_similarity = 1.0  # no sentence can be close enough to quote without a model
     pipeline = Pipeline(settings, embedder=FakeEmbedder(), llm=FakeDownLLM())
     answer = pipeline.ask(QUESTION)
     assert (answer.answered, answer.text, answer.citations) == (False, NO_ANSWER, [])

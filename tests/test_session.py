@@ -2,9 +2,9 @@
 
 import pytest
 
-from rag.llm import FakeLLM
+from rag.models.llm import FakeLLM
+from rag.models.prompts import NO_ANSWER
 from rag.pipeline import Pipeline
-from rag.prompts import NO_ANSWER
 from rag.session import Session, clean_rewrite, needs_context
 
 FIRST = "To how many personnel would Ukraine cut its armed forces under the initial US plan?"
@@ -73,7 +73,7 @@ def test_a_bad_rewrite_falls_back_to_the_question_plus_context_terms(
 
 
 def test_the_rewrite_keeps_only_the_first_line_without_its_label() -> None:
-    assert clean_rewrite(FOLLOW_UP, f'Standalone: "{REWRITE}"\nExplanation: ...') == REWRITE
+    assert clean_rewrite(FOLLOW_UP, f'Standalone: "{REWRITE}"\nExplanation: ...', 300) == REWRITE
 
 
 def test_reset_forgets_the_history(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import PROJECT_DIR
+from rag.core.config import PROJECT_DIR
 
 ARTIFACTS = PROJECT_DIR / "artifacts" / "e2e"
 CHROMIUM = "/usr/bin/chromium"
@@ -61,7 +61,7 @@ def rag_serve(root: Path, *args: str, env: dict[str, str] | None = None, name: s
     url = f"http://127.0.0.1:{port}/"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "serve", "--port", str(port), *args],
+            [sys.executable, "-m", "rag.interfaces.cli", "serve", "--port", str(port), *args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from rag.config import PROJECT_DIR
-from rag.documents import decode, parse_article
+from rag.articles.documents import decode, parse_article
+from rag.core.config import PROJECT_DIR
 from tests.e2e.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.e2e

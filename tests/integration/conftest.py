@@ -6,16 +6,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from rag.config import Settings
-from rag.embedding import SentenceTransformerEmbedder
-from rag.llm import LlamaCppLLM
+from rag.core.config import Settings
+from rag.models.embedding import SentenceTransformerEmbedder
+from rag.models.llm import LlamaCppLLM
 from tests.servers import chroma_server, chroma_url_from_env
 
 
 @pytest.fixture(scope="session")
 def embedder() -> SentenceTransformerEmbedder:
     settings = Settings()
-    return SentenceTransformerEmbedder(settings.embed_model, settings.embed_batch_size)
+    return SentenceTransformerEmbedder(settings.embed_model, settings.ingest.embed_batch_size)
 
 
 @pytest.fixture(scope="session")

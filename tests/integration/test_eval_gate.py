@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-import rag
+import rag.pipeline
 from eval.judge import default_judge
 from eval.run import format_report, run_suites, seed_suite
-from rag.config import PROJECT_DIR, Settings
+from rag.core.config import PROJECT_DIR, Settings
 from rag.pipeline import Pipeline
 from tests.conftest import SEEDS
 
@@ -23,7 +23,7 @@ ARTIFACTS = PROJECT_DIR / "artifacts"
 def test_test_split_meets_its_floors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copytree(SEEDS, tmp_path / "corpus")
     settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
-    monkeypatch.setattr(rag, "_default", Pipeline(settings))
+    monkeypatch.setattr(rag.pipeline, "_default", Pipeline(settings))
     ARTIFACTS.mkdir(exist_ok=True)
     data, failures = run_suites(
         [seed_suite("test", corpus_dir=settings.corpus_dir)],

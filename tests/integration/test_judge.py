@@ -6,7 +6,7 @@ import pytest
 
 from eval.judge import default_judge, load_pairs, measure_judge
 from eval.run import check_thresholds, load_thresholds
-from rag.config import Settings
+from rag.core.config import Settings
 
 pytestmark = pytest.mark.integration
 

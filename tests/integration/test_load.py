@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rag.config import PROJECT_DIR
+from rag.core.config import PROJECT_DIR
 from tests.conftest import SEEDS
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     }
     log = open(root / "serve.log", "w")  # noqa: SIM115 -- closed at teardown
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "rag.interfaces.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
     )
     url = f"http://127.0.0.1:{port}/"
     try:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from rag.citations import Answer
-from rag.config import Settings
-from rag.embedding import SentenceTransformerEmbedder
-from rag.errors import RagError
-from rag.llm import LlamaCppLLM
+from rag.core.citations import Answer
+from rag.core.config import Settings
+from rag.core.errors import RagError
+from rag.models.embedding import SentenceTransformerEmbedder
+from rag.models.llm import LlamaCppLLM
+from rag.models.prompts import NO_ANSWER
 from rag.pipeline import Pipeline
-from rag.prompts import NO_ANSWER
 from tests.conftest import SEEDS, ingest_elsewhere
 
 pytestmark = pytest.mark.integration
@@ -164,7 +164,12 @@ def run_cli(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     if "RAG_CHROMA_DATABASE" in env:
         env["RAG_CHROMA_DATABASE"] += "-cli"
     return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args], env=env, capture_output=True, text=True, timeout=600, check=False
+        [sys.executable, "-m", "rag.interfaces.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
 

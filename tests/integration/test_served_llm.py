@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import Settings
-from rag.embedding import SentenceTransformerEmbedder
-from rag.llm import LLMUnavailable, OpenAICompatibleLLM
+from rag.core.config import Settings
+from rag.models.embedding import SentenceTransformerEmbedder
+from rag.models.llm import LLMUnavailable, OpenAICompatibleLLM
+from rag.models.weights import ensure_gguf
 from rag.pipeline import Pipeline
-from rag.weights import ensure_gguf
 from tests.conftest import SEEDS
 from tests.servers import closed_port, llama_server
 

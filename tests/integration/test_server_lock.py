@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import Settings
-from rag.errors import IndexBusy
-from rag.index import _http_client, ingest_lock
+from rag.core.config import Settings
+from rag.core.errors import IndexBusy
+from rag.store.index import _http_client, ingest_lock
 from tests.conftest import ingest_elsewhere
 
 pytestmark = pytest.mark.integration

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.citations import Answer
-from rag.config import Settings
-from rag.duplicates import DUPLICATE_ARTICLE_SIMILARITY, facts, pairwise_scores
+from rag.articles.duplicates import facts, pairwise_scores
+from rag.core.citations import Answer
+from rag.core.config import Settings
 from rag.pipeline import Pipeline
 from rag.session import Session
 from tests.conftest import SEEDS
@@ -68,7 +68,8 @@ def test_the_rewritten_seed_story_is_close_in_meaning_but_not_hidden_as_a_duplic
     marked = {s: r.duplicate_of for s, r in pipeline.index.manifest().items() if r.duplicate_of}
     assert marked == {}
     scores = {(a, b): s for a, b, s in pairwise_scores(pipeline.index.chunk_vectors())}
-    assert scores.pop((REWRITE, ORIGINAL)) >= DUPLICATE_ARTICLE_SIMILARITY > max(scores.values())
+    threshold = Settings().ingest.duplicate_similarity
+    assert scores.pop((REWRITE, ORIGINAL)) >= threshold > max(scores.values())
     texts = {s: (pipeline.settings.corpus_dir / s).read_text(encoding="utf-8") for s in (REWRITE, ORIGINAL)}
     assert facts(texts[REWRITE]) != facts(texts[ORIGINAL])
 

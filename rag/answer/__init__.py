@@ -1,0 +1,1 @@
+"""Answering: the prompt, the draft's claims checked against their citations, and every refusal."""

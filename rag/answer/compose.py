@@ -1,0 +1,250 @@
+"""From passages to a verified, cited answer, or the refusal: every abstention is decided here.
+
+The model drafts sentences that cite numbered passage sentences. Each draft sentence is kept only
+when what it cites states it (`rag.verify.support`); a sentence whose own citations fail is tried
+against the passage sentences closest to it in meaning, so a model that cites the sentence next
+to the right one still lands on the right one. When nothing survives, or the model declines,
+the closest sentences are checked for whether they answer the question by themselves: the
+reader then gets that sentence, quoted, rather than a refusal that shows the answer underneath.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+import numpy as np
+
+from rag.articles.chunking import split_sentences
+from rag.core.citations import Answer, Removed, marker_numbers, normalise_markers, renumber, strip_markers
+from rag.core.config import Answering
+from rag.evidence.passages import Evidence, passages_text
+from rag.models.embedding import Embedder
+from rag.models.llm import Message
+from rag.models.prompts import NO_ANSWER, as_data, load_prompt
+from rag.verify.support import SupportChecker, Verdict
+
+Kept = list[tuple[str, list[int]]]
+
+
+def build_messages(question: str, evidence: Sequence[Evidence]) -> list[Message]:
+    """Fill the templates; the fixed system prompt comes first so llama.cpp can reuse its cache."""
+    user = load_prompt("answer_user.txt").format(evidence=passages_text(evidence), question=as_data(question))
+    return [{"role": "system", "content": load_prompt("answer_system.txt")}, {"role": "user", "content": user}]
+
+
+_SENTENCES = re.compile(r"^\s*Sentences:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
+_ANSWER = re.compile(r"^\s*Answer:\s*", re.IGNORECASE | re.MULTILINE)
+
+
+def answer_start(reply: str) -> int:
+    """Where the answer line's text begins in a (partial) reply, or -1 before it has begun."""
+    match = _ANSWER.search(reply)
+    return match.end() if match else -1
+
+
+def answer_part(draft: str) -> str:
+    """The answer out of the model's two-line reply ("Sentences: [2][5]" / "Answer: ...").
+
+    Naming the sentences first makes the small model read the passages before it decides:
+    offered the refusal sentence to copy instead, it refused questions whose answer sat in a
+    passage word for word. "Sentences: none" is how it declines.
+    """
+    start = answer_start(draft)
+    if start >= 0:
+        return draft[start:].strip()
+    listed = _SENTENCES.search(draft)
+    if listed and not marker_numbers(listed.group(1)):
+        return ""
+    return _SENTENCES.sub("", draft).strip()
+
+
+def is_refusal(draft: str) -> bool:
+    answer = answer_part(draft)
+    return not answer.strip() or NO_ANSWER.rstrip(".").lower() in answer.lower()
+
+
+@dataclass
+class Checked:
+    """Sentences that survived verification, each with the evidence indices (0-based) it cites."""
+
+    kept: Kept
+    removed: list[Removed]
+
+
+def check_draft(
+    question: str,
+    draft: str,
+    evidence: Sequence[Evidence],
+    checker: SupportChecker,
+    vectors: np.ndarray,
+    embedder: Embedder,
+    rules: Answering,
+) -> Checked:
+    """Keep each draft sentence only if its citations, or the sentences closest to it, state it."""
+    draft = normalise_markers(draft)
+    kept: Kept = []
+    removed: list[Removed] = []
+    for start, end in split_sentences(draft)[: rules.max_claims]:
+        sentence = draft[start:end]
+        claim = re.sub(r"([.!?])[.!?\s]+$", r"\1", strip_markers(sentence))  # "Two. [1]." leaves "Two.."
+        if not claim or is_refusal(claim) or not any(ch.isalnum() for ch in claim):
+            continue
+        marked = [n - 1 for n in dict.fromkeys(marker_numbers(sentence)) if 1 <= n <= len(evidence)]
+        cites, verdict = _cite(question, claim, marked, evidence, checker, vectors, embedder, rules.recite_candidates)
+        if cites is None:
+            removed.append(Removed(sentence=claim, reason=verdict.reason))
+        elif any(claim == k for k, _ in kept):
+            continue
+        else:
+            kept.append((claim, cites))
+    return Checked(kept, removed)
+
+
+def _cite(
+    question: str,
+    claim: str,
+    marked: list[int],
+    evidence: Sequence[Evidence],
+    checker: SupportChecker,
+    vectors: np.ndarray,
+    embedder: Embedder,
+    recite: int,
+) -> tuple[list[int] | None, Verdict]:
+    """The citations a claim keeps (None when nothing supports it), and the first verdict."""
+    tries = [marked] if marked else []
+    closest = [int(i) for i in np.argsort(-(vectors @ embedder.embed([claim])[0])) if int(i) not in marked]
+    tries += [[i] for i in closest[:recite]]
+    first: Verdict | None = None
+    for cites in tries:
+        cited = [evidence[i] for i in cites]
+        framing = " ".join([question, *(f"{e.label} {e.title or ''}" for e in cited)])
+        verdict = checker.check(claim, [e.text for e in cited], [e.shown for e in cited], framing)
+        if verdict.supported:
+            return cites, verdict
+        first = first or verdict
+    return None, first or Verdict(False, 0.0, "it cites nothing")
+
+
+def finish(
+    question: str,
+    draft: str,
+    evidence: Sequence[Evidence],
+    checker: SupportChecker,
+    embedder: Embedder,
+    model: str,
+    rules: Answering,
+) -> Answer:
+    """Turn a model draft into an Answer, or the refusal with the reason and the closest sentences.
+
+    Claims that their sentences state can still miss the question ("who won in 2022?" answered
+    with the 2021 winner, truly cited): with `rules.min_answers` > 0, the cited sentences together must
+    also answer the question, by the model's P(yes), or the answer is treated as no answer.
+    """
+    if not evidence:
+        return abstain(question, evidence, rules, model, "No indexed article matches the question.")
+    vectors = embedder.embed([e.text for e in evidence])
+    closest = [int(i) for i in np.argsort(-(vectors @ embedder.embed([question])[0]), kind="stable")]
+    if is_refusal(draft):
+        checked = Checked([], [])
+        reason = "The model found that the passages do not answer the question."
+    else:
+        checked = check_draft(question, answer_part(draft), evidence, checker, vectors, embedder, rules)
+        reason = "No sentence of the draft answer was stated by the sentences it cites."
+    score = None
+    if checked.kept and rules.min_answers > 0:
+        cited = sorted({i for _, cites in checked.kept for i in cites})
+        score = checker.answers(question, [evidence[i].shown for i in cited])
+        if score < rules.min_answers:
+            checked = Checked([], checked.removed)
+            reason = "The sentences the draft cites do not answer the question."
+    if not checked.kept:
+        direct = _direct_answer(question, evidence, closest[: rules.direct_candidates], checker)
+        if direct is None:
+            answer = abstain(question, [evidence[i] for i in closest], rules, model, reason)
+            answer.removed = checked.removed
+            return answer
+        checked.kept.append((evidence[direct].text, [direct]))
+    text, order = renumber(checked.kept + variants(checked.kept, evidence, rules.variant_ratio))
+    citations = [evidence[index].citation(n) for n, index in enumerate(order, 1)]
+    return Answer(
+        question=question,
+        text=text,
+        answered=True,
+        citations=citations,
+        removed=checked.removed,
+        model=model,
+        answer_check=score,
+    )
+
+
+def _direct_answer(
+    question: str, evidence: Sequence[Evidence], closest: Sequence[int], checker: SupportChecker
+) -> int | None:
+    """Of the `closest` sentences, the one that best answers the question by itself, if the check passes it."""
+    scored = [(checker.answers(question, evidence[i].shown), i) for i in closest]
+    best, index = max(scored, default=(0.0, -1))
+    return index if best >= checker.threshold else None
+
+
+def variants(kept: Kept, evidence: Sequence[Evidence], ratio: float) -> Kept:
+    """Sentences of other articles that tell a cited sentence's report with different details.
+
+    "X won the 2021 prize" in one source and "Y won the 2021 prize" in another is a disagreement,
+    not a duplicate: when an answer relies on a word where the two differ, the other version is
+    quoted too, so the reader sees both and their sources. Two sentences are one report told two
+    ways when they are at least `ratio` alike word for word (difflib's ratio over words).
+    """
+    cited = {i for _, cites in kept for i in cites}
+    said = {w.strip(".,;:!?\"'()").lower() for claim, _ in kept for w in claim.split()}
+    notes: Kept = []
+    for i in sorted(cited):
+        for j, other in enumerate(evidence):
+            if j in cited or other.source == evidence[i].source or any(j in c for _, c in notes):
+                continue
+            changed = _changed_words(evidence[i].text, other.text, ratio)
+            if changed is not None and changed & said:
+                notes.append((f"Another source gives a different account: {other.text}", [j]))
+    return notes
+
+
+def _changed_words(a: str, b: str, ratio: float) -> set[str] | None:
+    """The words of `a` that `b` replaces, when `b` is `a` with a few words changed; else None."""
+    wa = [w.strip(".,;:!?\"'()").lower() for w in a.split()]
+    wb = [w.strip(".,;:!?\"'()").lower() for w in b.split()]
+    matcher = SequenceMatcher(None, wa, wb, autojunk=False)
+    if wa == wb or matcher.ratio() < ratio:
+        return None
+    changed = {w for tag, i1, i2, _, _ in matcher.get_opcodes() if tag in ("replace", "delete") for w in wa[i1:i2]}
+    return changed or None
+
+
+def abstain(question: str, evidence: Sequence[Evidence], rules: Answering, model: str = "", reason: str = "") -> Answer:
+    """The fixed refusal, citing nothing, with the closest evidence for the reader."""
+    closest = [e.citation(i) for i, e in enumerate(evidence[: rules.closest_shown], 1)]
+    return Answer(question=question, text=NO_ANSWER, answered=False, evidence=closest, reason=reason, model=model)
+
+
+def retrieval_only(
+    question: str, evidence: Sequence[Evidence], notice: str, embedder: Embedder, rules: Answering
+) -> Answer:
+    """Answer without a model: the sentences closest to the question, each cited, when they are close.
+
+    With no model to judge them, only sentences at least `rules.quote_similarity` (MiniLM cosine) from
+    the question are quoted; below that the answer is the refusal, with the closest passages.
+    """
+    chosen: list[int] = []
+    if evidence:
+        similarity = embedder.embed([e.text for e in evidence]) @ embedder.embed([question])[0]
+        best = np.argsort(-similarity, kind="stable")[: rules.retrieval_only_sentences]
+        chosen = sorted(int(i) for i in best if similarity[i] >= rules.quote_similarity)
+    if not chosen:
+        answer = abstain(question, evidence, rules)
+    else:
+        text, order = renumber([(evidence[i].text, [i]) for i in chosen])
+        citations = [evidence[index].citation(n) for n, index in enumerate(order, 1)]
+        answer = Answer(question=question, text=text, answered=True, citations=citations)
+    answer.retrieval_only, answer.notice = True, notice
+    return answer

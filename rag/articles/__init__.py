@@ -1,0 +1,1 @@
+"""Reading articles: file formats and metadata, sentences and chunks, and duplicate detection."""

@@ -1,0 +1,1 @@
+"""Evidence: the retrieved chunks cut into numbered sentences for the prompt."""

@@ -1,0 +1,1 @@
+"""Ingest: bring the store in line with the corpus folder, file by file."""

@@ -1,0 +1,263 @@
+"""Chat models behind one small protocol: embedded llama.cpp, an OpenAI-compatible server, or a fake."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
+
+from rag.core.config import Settings
+from rag.core.errors import RagError
+from rag.models.weights import LOCAL_MODELS, ensure_gguf
+
+Message = dict[str, str]
+
+
+class LLM(Protocol):
+    """Stream a chat completion as text pieces."""
+
+    name: str
+
+    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]: ...
+
+    def p_yes(self, messages: list[Message]) -> float:
+        """The probability that the reply to `messages` is yes rather than no."""
+        ...
+
+
+class LlamaCppLLM:
+    """A GGUF model run in-process by llama-cpp-python, loaded once, greedy decoding.
+
+    Prompts are tokenized here, not by the chat template: the template's role markers are
+    special tokens, and every message's text is tokenized as plain text, so `<|im_start|>` typed
+    in a question or written in an article is characters, never a role switch.
+    """
+
+    def __init__(self, model: str, settings: Settings) -> None:
+        self.name = model
+        self._settings = settings
+        self._llama: Any = None
+        self._scorer: Any = None
+        self._lock = threading.Lock()
+        self._score_lock = threading.Lock()
+        self._last: list[int] = []
+
+    def _load(self) -> Any:
+        if self._llama is None:
+            self._llama = self._open(self._settings.llm_context)
+        return self._llama
+
+    def _open(self, context: int) -> Any:
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise RagError("llama-cpp-python is not installed: run `pip install llama-cpp-python`.") from exc
+        path = ensure_gguf(self.name, self._settings.model_dir)
+        return Llama(
+            model_path=str(path),
+            n_ctx=context,
+            n_threads=self._settings.llm_threads,
+            n_batch=512,
+            seed=0,
+            verbose=False,
+        )
+
+    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+        # One generation at a time: llama.cpp contexts are not thread-safe, and the lock keeps
+        # the KV cache of the shared prompt prefix warm for the next request.
+        with self._lock:
+            llama = self._load()
+            tokens = chatml_tokens(llama, messages)
+            if not (self._last and tokens[: len(self._last)] == self._last):
+                _rewind(
+                    llama, chatml_tokens(llama, messages[:1], reply=False) if messages[0]["role"] == "system" else []
+                )
+            self._last = []
+            chunks = llama.create_completion(
+                prompt=tokens,
+                max_tokens=max_tokens,
+                temperature=0.0,
+                top_k=1,
+                seed=0,
+                stream=True,
+                stop=["<|im_end|>", "<|endoftext|>"],
+            )
+            reply = []
+            for chunk in chunks:
+                piece = chunk["choices"][0]["text"]
+                if piece:
+                    reply.append(piece)
+                    yield piece
+            # A follow-up turn that repeats this exchange may reuse the whole cache.
+            self._last = chatml_tokens(
+                llama, [*messages, {"role": "assistant", "content": "".join(reply)}], reply=False
+            )
+
+    def p_yes(self, messages: list[Message]) -> float:
+        """The probability that the reply to `messages` starts with yes rather than no.
+
+        Scored in a llama.cpp context of its own, so that the answer prompt's cached head survives
+        the checks, and the checks' fixed system prompt stays cached between them; the weights are
+        memory-mapped once for both contexts.
+        """
+        with self._score_lock:
+            if self._scorer is None:
+                self._scorer = self._open(self._settings.llm_check_context)
+            head = chatml_tokens(self._scorer, messages[:1], reply=False) if messages[0]["role"] == "system" else []
+            return yes_probability(self._scorer, chatml_tokens(self._scorer, messages), len(head))
+
+
+def chatml_tokens(llama: Any, messages: list[Message], *, reply: bool = True) -> list[int]:
+    """Tokenize a chat in ChatML: role markers as special tokens, message text as plain text."""
+    tokens: list[int] = []
+    for message in messages:
+        tokens += llama.tokenize(f"<|im_start|>{message['role']}\n".encode(), add_bos=False, special=True)
+        tokens += llama.tokenize(message["content"].encode(), add_bos=False, special=False)
+        tokens += llama.tokenize(b"<|im_end|>\n", add_bos=False, special=True)
+    if reply:
+        tokens += llama.tokenize(b"<|im_start|>assistant\n", add_bos=False, special=True)
+    return tokens
+
+
+def _rewind(llama: Any, keep_tokens: list[int]) -> None:
+    """Keep only `keep_tokens` (the system prompt) of the KV cache.
+
+    llama.cpp reuses the longest cached prefix; reusing more than the fixed system prompt
+    (say, a repeated question) changes the floating-point path and with it greedy output.
+    Cutting back to the system prompt keeps its cache benefit and makes answers repeatable;
+    only a continuation of the last exchange, always computed the same way, keeps more.
+    """
+    cached = llama.input_ids[: llama.n_tokens].tolist()
+    keep = len(keep_tokens) if cached[: len(keep_tokens)] == keep_tokens else 0
+    if llama.n_tokens > keep:
+        llama._ctx.kv_cache_seq_rm(-1, keep, -1)
+        llama.n_tokens = keep
+
+
+def yes_probability(llama: Any, tokens: list[int], reuse: int | None = None) -> float:
+    """P(yes) against P(no) for the token after `tokens`, reusing the cached common prefix, at most
+    `reuse` tokens of it: reusing only the fixed system prompt computes every check the same way,
+    whatever was checked before, so a verdict never depends on the order of questions."""
+    import numpy as np
+
+    budget = llama.n_ctx() - 1
+    if len(tokens) > budget:  # keep the head and the question: drop text from the middle
+        tokens = tokens[: budget // 2] + tokens[-(budget - budget // 2) :]
+    cached = llama.input_ids[: llama.n_tokens].tolist()
+    keep, limit = 0, min(len(cached), len(tokens) - 1, len(tokens) if reuse is None else reuse)
+    while keep < limit and cached[keep] == tokens[keep]:
+        keep += 1
+    if llama.n_tokens > keep:
+        llama._ctx.kv_cache_seq_rm(-1, keep, -1)
+    llama.n_tokens = keep
+    llama.eval(tokens[keep:])
+    logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),))
+    yes = _logsumexp(logits[_word_tokens(llama, ("Yes", "yes", " Yes", " yes", "YES"))])
+    no = _logsumexp(logits[_word_tokens(llama, ("No", "no", " No", " no", "NO"))])
+    return 1.0 / (1.0 + math.exp(no - yes))
+
+
+def _word_tokens(llama: Any, words: Iterable[str]) -> list[int]:
+    return sorted({llama.tokenize(w.encode(), add_bos=False, special=False)[0] for w in words})
+
+
+def _logsumexp(values: Any) -> float:
+    top = float(values.max())
+    return top + math.log(float(sum(math.exp(float(v) - top) for v in values)))
+
+
+class OpenAICompatibleLLM:
+    """Any server speaking the OpenAI chat-completions API (llama.cpp server, vLLM, Ollama, hosted)."""
+
+    def __init__(self, url: str, model: str | None, api_key: str | None, timeout: float = 120.0) -> None:
+        self.name = model or "default"
+        self._url = url.rstrip("/") + "/chat/completions"
+        self._api_key = api_key
+        self._timeout = timeout
+
+    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+        import httpx
+
+        body = {"model": self.name, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0, "stream": True}
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        try:
+            with httpx.stream("POST", self._url, json=body, headers=headers, timeout=self._timeout) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise LLMUnavailable(f"{self._url} answered {response.status_code}: {response.text[:200]}")
+                yield from _sse_content(response.iter_lines())
+        except httpx.HTTPError as exc:
+            raise LLMUnavailable(f"Cannot reach the LLM server at {self._url}: {exc}") from exc
+
+    def p_yes(self, messages: list[Message]) -> float:
+        """The server's one-word reply, read as 1.0 for yes and 0.0 otherwise (servers differ in
+        whether they return token probabilities)."""
+        reply = "".join(self.stream(messages, 2))
+        return 1.0 if reply.strip().lower().startswith("yes") else 0.0
+
+
+class LLMUnavailable(RagError):
+    """The language model backend could not be reached or failed."""
+
+
+def _sse_content(lines: Iterable[str]) -> Iterator[str]:
+    for line in lines:
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        choices = json.loads(data).get("choices") or [{}]
+        piece = (choices[0].get("delta") or {}).get("content")
+        if piece:
+            yield piece
+
+
+class FakeLLM:
+    """Replays queued replies, word by word, and records the prompts it was given."""
+
+    def __init__(self, replies: Iterable[str] = (), judge: Callable[[list[Message]], float] | None = None) -> None:
+        self.name = "fake"
+        self.replies = list(replies)
+        self.prompts: list[list[Message]] = []
+        self.checks: list[list[Message]] = []
+        self.judge = judge
+
+    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+        self.prompts.append(messages)
+        reply = self.replies.pop(0) if self.replies else ""
+        for i, word in enumerate(reply.split(" ")):
+            yield word if i == 0 else " " + word
+
+    def p_yes(self, messages: list[Message]) -> float:
+        """The judge given at construction, else `fake_word_judge`."""
+        self.checks.append(messages)
+        return (self.judge or fake_word_judge)(messages)
+
+
+def fake_word_judge(messages: list[Message]) -> float:
+    """A deterministic stand-in for the model's yes: 1.0 when the statement's longer words (or, asked
+    whether a sentence answers a question, half of the question's) all appear in the sources."""
+    text = messages[-1]["content"]
+    for label, share in (("\n\nStatement: ", 1.0), ("\n\nQuestion: ", 0.5)):
+        if label in text:
+            sources, rest = text.split(label, 1)
+            words = [w for w in _fake_words(rest.split("\n", 1)[0]) if len(w) > 3]
+            seen = set(_fake_words(sources))
+            return 1.0 if words and sum(w in seen for w in words) >= share * len(words) else 0.0
+    return 0.0
+
+
+def _fake_words(text: str) -> list[str]:
+    return [w.strip(".,;:!?\"'()[]“”’").lower() for w in text.split()]
+
+
+def make_llm(settings: Settings) -> LLM:
+    """Pick the backend the settings name."""
+    if settings.llm_url:
+        return OpenAICompatibleLLM(settings.llm_url, settings.llm_model, settings.llm_api_key)
+    if settings.llm not in LOCAL_MODELS:
+        raise RagError(f"Unknown local model {settings.llm!r}; choose one of {', '.join(LOCAL_MODELS)}.")
+    return LlamaCppLLM(settings.llm, settings)

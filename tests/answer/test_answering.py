@@ -1,0 +1,124 @@
+"""From a model draft to cited sentences, with the fake model's yes/no (`fake_word_judge`)."""
+
+from rag.answer.compose import build_messages, check_draft, finish, variants
+from rag.core.config import Answering
+from rag.evidence.passages import Evidence
+from rag.models.embedding import FakeEmbedder
+from rag.models.llm import FakeLLM
+from rag.models.prompts import NO_ANSWER
+from rag.verify.support import SupportChecker
+
+WON = "Ann Quill won the 2031 Zyxbridge marathon in a course record of 2 hours 9 minutes."
+BEAT = "Bo Reed beat Ann Quill in a sprint finish to win the 2031 Zyxbridge marathon."
+WEATHER = "Rain fell on the course for most of the morning."
+UNCHECKED = Answering(min_answers=0)  # without the check that the cited sentences answer the question
+CHECKED = Answering(min_answers=0.5)
+RATIO = Answering().variant_ratio
+
+
+def evidence(*texts: str, sources: tuple[str, ...] = ()) -> list[Evidence]:
+    return [
+        Evidence(sources[i] if sources else f"{i}.txt", 0, len(t), t, None, None, None, 1.0, passage=i)
+        for i, t in enumerate(texts)
+    ]
+
+
+def checker(llm: FakeLLM | None = None) -> SupportChecker:
+    return SupportChecker(llm or FakeLLM(), threshold=0.5)
+
+
+def check(draft: str, found: list[Evidence], llm: FakeLLM | None = None):  # type: ignore[no-untyped-def]
+    embedder = FakeEmbedder()
+    vectors = embedder.embed([e.text for e in found])
+    return check_draft("Who won the 2031 Zyxbridge marathon?", draft, found, checker(llm), vectors, embedder, UNCHECKED)
+
+
+def test_a_claim_its_citation_states_is_kept_with_that_citation() -> None:
+    checked = check("Ann Quill won the 2031 Zyxbridge marathon [1].", evidence(WON, WEATHER))
+    assert checked.kept == [("Ann Quill won the 2031 Zyxbridge marathon.", [0])]
+    assert checked.removed == []
+
+
+def test_a_claim_citing_the_wrong_sentence_moves_to_the_one_that_states_it() -> None:
+    checked = check("Ann Quill won the 2031 Zyxbridge marathon [2].", evidence(WON, WEATHER))
+    assert checked.kept == [("Ann Quill won the 2031 Zyxbridge marathon.", [0])]
+
+
+def test_an_inverted_relation_is_removed_even_when_the_model_says_yes() -> None:
+    llm = FakeLLM(judge=lambda _: 1.0)
+    checked = check("Ann Quill won the 2031 Zyxbridge marathon [1].", evidence(BEAT), llm)
+    assert checked.kept == []
+    assert "Bo Reed" in checked.removed[0].reason and "win" in checked.removed[0].reason
+
+
+def test_a_claim_that_only_shares_names_with_its_citation_is_removed_with_the_models_verdict() -> None:
+    llm = FakeLLM(judge=lambda _: 0.1)
+    checked = check("Ann Quill trained in the Zyxbridge hills [1].", evidence(WON), llm)
+    assert checked.kept == [] and "P(yes) 0.10" in checked.removed[0].reason
+
+
+def test_a_number_the_cited_text_lacks_is_refused_before_the_model_is_asked() -> None:
+    llm = FakeLLM(judge=lambda _: 1.0)
+    checked = check("Ann Quill won in 2 hours 7 minutes [1].", evidence(WON), llm)
+    assert checked.kept == [] and "7" in checked.removed[0].reason
+    assert llm.checks == []
+
+
+def test_a_draft_refusal_with_no_close_answer_abstains_with_the_closest_sentences() -> None:
+    found = evidence(WON, WEATHER)
+    answer = finish(
+        "Who won?", NO_ANSWER, found, checker(FakeLLM(judge=lambda _: 0.0)), FakeEmbedder(), "fake", UNCHECKED
+    )
+    assert (answer.answered, answer.text, answer.citations) == (False, NO_ANSWER, [])
+    assert {c.quote for c in answer.evidence} == {WON, WEATHER}
+
+
+def test_true_claims_that_do_not_answer_the_question_are_refused_under_the_answer_check() -> None:
+    """The 2031 winner, truly cited, is no answer to a question about 2032."""
+    found = evidence(WON, WEATHER)
+    draft = "Sentences: [1]\nAnswer: Ann Quill won the 2031 Zyxbridge marathon [1]."
+
+    def judge(messages: list) -> float:  # type: ignore[type-arg]
+        asks_answer = "Question: " in messages[-1]["content"]
+        return 0.2 if asks_answer else 1.0
+
+    question = "Who won the 2032 Zyxbridge marathon?"
+    kept = finish(question, draft, found, checker(FakeLLM(judge=judge)), FakeEmbedder(), "fake", UNCHECKED)
+    assert kept.answered and kept.answer_check is None  # the check switched off
+    refused = finish(question, draft, found, checker(FakeLLM(judge=judge)), FakeEmbedder(), "fake", CHECKED)
+    assert not refused.answered and refused.reason == "The sentences the draft cites do not answer the question."
+    judged = finish(question, draft, found, checker(FakeLLM(judge=lambda _: 0.9)), FakeEmbedder(), "fake", CHECKED)
+    assert judged.answered and judged.answer_check == 0.9
+
+
+def test_no_evidence_abstains_with_its_reason() -> None:
+    answer = finish("Who won?", "", [], checker(), FakeEmbedder(), "fake", UNCHECKED)
+    assert not answer.answered and "No indexed article" in answer.reason
+
+
+def test_variants_quote_the_other_source_where_the_answer_relies_on_the_changed_words() -> None:
+    other = WON.replace("Ann Quill", "Cy Moor")
+    found = evidence(WON, other, WEATHER, sources=("a.txt", "b.txt", "c.txt"))
+    notes = variants([("Ann Quill won the marathon.", [0])], found, RATIO)
+    assert notes == [(f"Another source gives a different account: {other}", [1])]
+    assert variants([("The marathon had a course record.", [0])], found, RATIO) == []  # not where they differ
+
+
+def test_a_sentence_from_an_unrelated_report_is_not_a_variant() -> None:
+    found = evidence(WON, BEAT, sources=("a.txt", "b.txt"))
+    assert variants([("Ann Quill won the marathon.", [0])], found, RATIO) == []
+
+
+def test_passages_are_headed_by_their_source_and_numbered_by_sentence() -> None:
+    found = [
+        Evidence("a.txt", 0, 10, WON, "Marathon day", "Wire", "2031-04-01", 1.0, passage=0),
+        Evidence("a.txt", 11, 20, WEATHER, "Marathon day", "Wire", "2031-04-01", 1.0, passage=0),
+        Evidence("b.txt", 0, 10, BEAT, None, None, None, 0.5, passage=1),
+    ]
+    user = build_messages("Who won?", found)[1]["content"]
+    assert user.splitlines()[:3] == [
+        'Passage from Wire, 2031-04-01, headline "Marathon day":',
+        f"[1] {WON}",
+        f"[2] {WEATHER}",
+    ]
+    assert "Passage from b.txt, no date given:\n[3] " + BEAT in user

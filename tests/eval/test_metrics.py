@@ -1,0 +1,99 @@
+import itertools
+import math
+
+import pytest
+
+from eval.judge import FakeJudge
+from eval.metrics import (
+    citations_verbatim,
+    first_relevant_rank,
+    hit_rate,
+    judge_support,
+    missing_facts,
+    mrr,
+    normalise,
+    percentile,
+)
+from eval.run import check_thresholds, load_questions, spread
+from rag.core.citations import Citation
+from rag.core.errors import RagError
+
+
+def test_fact_variants_match_after_normalising() -> None:
+    assert normalise("Zaporizhzhia’s  “frozen”\u202fline") == 'zaporizhzhia\'s "frozen" line'
+    facts = [["600,000", "600 000"], ["NATO"]]
+    assert missing_facts("Ukraine would cut its army to 600 000 and renounce NATO [1].", facts) == []
+    assert missing_facts("Ukraine would renounce membership.", facts) == ["600,000", "NATO"]
+
+
+def test_retrieval_ranks() -> None:
+    ranks = [
+        first_relevant_rank(["b", "a"], ["a"]),
+        first_relevant_rank(["a"], ["a"]),
+        first_relevant_rank(["c"], ["a"]),
+    ]
+    assert ranks == [2, 1, None]
+    assert hit_rate(ranks, 1) == 1 / 3 and hit_rate(ranks, 2) == 2 / 3
+    assert mrr(ranks, 5) == (0.5 + 1.0) / 3
+
+
+def test_citations_verbatim() -> None:
+    text = "Alpha beta. Gamma delta."
+    good = Citation(n=1, source="a.txt", quote="Gamma delta.", start=12, end=24)
+    shifted = good.model_copy(update={"start": 11, "end": 23})
+    assert citations_verbatim([good], {"a.txt": text})
+    assert not citations_verbatim([shifted], {"a.txt": text})
+    assert not citations_verbatim([good], {})
+
+
+def test_judge_support_recall_and_precision() -> None:
+    troops = Citation(n=1, source="a", quote="The plan caps the army at 600,000 troops.", start=0, end=1)
+    unrelated = Citation(n=2, source="b", quote="The mayor spoke in the square about roads.", start=0, end=1)
+    text = "The plan caps the army at 600,000 troops [1][2]. The plan caps the army at 900,000 troops [1]."
+    support = judge_support(text, [troops, unrelated], FakeJudge())
+    assert (support.sentences, support.supported) == (2, 1)
+    assert (support.citations, support.contributing) == (3, 1)  # [2] adds nothing to the first sentence
+    assert [c.p_supported for c in support.claims] == [1.0, 0.0]
+    assert support.claims[0].evidence == [troops.quote, unrelated.quote]
+
+
+def test_judge_support_counts_an_uncited_sentence_as_unsupported_and_reads_the_context() -> None:
+    quote = Citation(n=1, source="a", quote="He won the race.", start=0, end=1, context="Ann Lee ran on Sunday.")
+    support = judge_support("Ann Lee won the race [1]. She trained for years.", [quote], FakeJudge())
+    assert (support.sentences, support.supported) == (2, 1)
+    assert support.claims[0].evidence == ["Ann Lee ran on Sunday. He won the race."]
+    assert support.claims[1].cited == [] and support.claims[1].p_supported == 0.0
+
+
+def test_percentile_interpolates() -> None:
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert math.isnan(percentile([], 50))
+
+
+def test_thresholds_report_every_miss() -> None:
+    thresholds = {"min": {"answer_accuracy": 0.85, "abstention_accuracy": 0.9}, "max": {"latency_p50_s": 10}}
+    metrics = {"answer_accuracy": 0.9, "abstention_accuracy": 0.5, "latency_p50_s": 12.0}
+    failures = check_thresholds(metrics, thresholds)
+    assert len(failures) == 2 and "abstention_accuracy" in failures[0] and "latency_p50_s" in failures[1]
+    assert check_thresholds({}, {"min": {"answer_accuracy": 0.5}})  # a missing metric fails too
+
+
+def test_a_limited_run_spreads_over_every_kind_of_question() -> None:
+    questions = load_questions()
+    picked = spread(questions, 20)
+    assert len(picked) == 20 and len({q.id for q in picked}) == 20
+    where = [questions.index(q) for q in picked]
+    assert where[0] == 0 and max(b - a for a, b in itertools.pairwise(where)) <= math.ceil(len(questions) / 20)
+    assert spread(questions, None) == questions and spread(questions, 500) == questions
+
+
+def test_compare_baseline_without_its_packages_fails_at_once_saying_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from eval import baseline
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # as if the extra were not installed
+    with pytest.raises(RagError, match=r"pip install -e '\.\[baseline\]'"):
+        baseline.check_installed()

@@ -1,0 +1,95 @@
+"""The CLI as a thin adapter: driven here over a pipeline of fakes."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+import rag.pipeline
+from rag.core.config import Settings
+from rag.interfaces.cli import main
+from rag.models.llm import FakeLLM
+from rag.models.prompts import NO_ANSWER
+from rag.pipeline import Pipeline
+
+
+@pytest.fixture(autouse=True)
+def use_fake_pipeline(fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rag.pipeline, "_default", fake_pipeline)
+
+
+def test_ingest_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", "--quiet"]) == 0
+    assert "5 added" in capsys.readouterr().out
+    assert main(["ingest", "--quiet"]) == 0
+    assert "0 chunks embedded" in capsys.readouterr().out
+
+
+def test_ask_json_has_the_answer_fields(fake_llm: FakeLLM, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_llm.replies.append(NO_ANSWER)
+    assert main(["ask", "--json", "Who won the 2024 Super Bowl?"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["answered"] is False and data["text"] == NO_ANSWER and data["citations"] == []
+    assert {"question", "text", "answered", "citations", "evidence", "removed"} <= set(data)
+
+
+def test_ask_text_lists_numbered_sources(
+    fake_pipeline: Pipeline, fake_llm: FakeLLM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    question = "What did the initial US plan propose about Ukraine's armed forces and NATO?"
+    evidence = fake_pipeline.evidence(question)
+    n = next(i for i, e in enumerate(evidence, 1) if "600,000" in e.text)
+    fake_llm.replies.append(
+        f"The initial US plan proposed that Ukraine reduce its armed forces to 600,000 personnel [{n}]."
+    )
+    assert main(["ask", question]) == 0
+    out = capsys.readouterr().out
+    assert "Sources:" in out and "[1] Trump Teases Major Progress" in out and "002_bf4c599bf41a5fdc.txt" in out
+
+
+def test_user_errors_print_a_message_and_exit_non_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "   "]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: The question is empty") and "Traceback" not in err
+    assert main(["ingest", "--quiet", "/no/such/folder"]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_chat_shows_what_a_follow_up_was_answered_as(
+    fake_pipeline: Pipeline, fake_llm: FakeLLM, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = iter(["What did Merz say about red lines?", "and what did Zelensky say?", "/quit"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
+    fake_llm.replies.extend([NO_ANSWER, "What did Zelensky say about red lines?", NO_ANSWER])
+    fake_llm.judge = lambda _: 0.0  # no passage answers: both refusals stand
+    assert main(["chat"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(NO_ANSWER) == 2 and "(answered as: What did Zelensky say about red lines?)" in out
+
+
+def test_corpus_names_the_folder_every_command_works_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RAG_CORPUS_DIR", str(tmp_path))  # recorded, so that teardown undoes what main sets
+    monkeypatch.delenv("RAG_CORPUS_DIR")
+    assert main(["--corpus", str(tmp_path / "missing"), "ingest"]) == 2
+    assert "missing: no such folder." in capsys.readouterr().err
+    seen: list[Path] = []
+    monkeypatch.setattr("rag.interfaces.cli._ingest", lambda args: seen.append(Settings().corpus_dir) or 0)
+    (tmp_path / "news").mkdir()
+    assert main(["--corpus", str(tmp_path / "news"), "ingest"]) == 0
+    assert seen == [(tmp_path / "news").resolve()]
+    assert Settings().index_dir.name.startswith("news-")  # an index of its own
+
+
+def test_invalid_settings_are_named_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(rag.pipeline, "_default", None)  # built from the variables below
+    monkeypatch.setenv("RAG_ANSWER__MIN_SUPPORT", "2")
+    assert main(["ask", "Who won?"]) == 2
+    assert "error: answer.min_support: Input should be less than or equal to 1" in capsys.readouterr().err
+    monkeypatch.delenv("RAG_ANSWER__MIN_SUPPORT")
+    monkeypatch.setenv("RAG_TOP_K", "5")
+    assert main(["ask", "Who won?"]) == 2
+    assert "RAG_TOP_K is now RAG_RETRIEVAL__TOP_K" in capsys.readouterr().err
