@@ -70,9 +70,13 @@ class Pipeline:
         """Index new and changed files under `paths` (default: the corpus folder), drop removed ones."""
         # The ingest lock first: a second ingest is refused before it opens (and waits for) the store.
         with ingest_lock(self.settings), self.index.guard():
-            return ingest(
+            report = ingest(
                 list(paths or [self.settings.corpus_dir]), self.index, self.embedder, self.settings, progress=progress
             )
+        # BM25 for the new content, saved beside the index: the next process to start loads it.
+        with self.index.guard():
+            self.retriever.refresh()
+        return report
 
     def ensure_index(self) -> None:
         """Build the default index on first use, when nothing has been indexed yet; bring an index

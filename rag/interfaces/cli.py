@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from rag.core.citations import Answer
 from rag.core.errors import RagError
-from rag.interfaces.views import NO_DATE
+from rag.interfaces.views import LABELS, NO_DATE, outline
 
 # Terminal control characters and bidi overrides, from file names or article text, are shown as
 # escapes: a name like "\x1b]0;owned\x07.txt" must not retitle or recolour the user's terminal.
@@ -173,30 +173,37 @@ def _chat(args: argparse.Namespace) -> int:
         except RagError as exc:
             _print(f"error: {exc}", err=True)
             continue
+        if answer.notice:
+            _print(f"warning: {answer.notice}", err=True)
         _print(format_answer(answer, show_removed=args.show_removed) + "\n")
 
 
 def format_answer(answer: Answer, *, show_removed: bool = False) -> str:
-    """Render an answer and its numbered sources as plain text."""
-    lines = [f"(answered as: {answer.answered_as})"] if answer.answered_as else []
-    lines += [answer.text, ""]
-    if answer.reason:
-        lines += [f"Why: {answer.reason}", ""]
-    if answer.not_covered:
-        lines += ["The articles found do not cover: " + " / ".join(answer.not_covered), ""]
-    if answer.retrieval_only and answer.answered:
-        lines.append("(Retrieval only: these are the most relevant sentences; no summary was generated.)")
-    if answer.citations:
-        lines.append("Sources:")
-        for c in answer.citations:
-            lines.extend(_source_lines(c.n, c.source, c.title, c.outlet, c.date, c.quote, c.also_reported_by))
-    elif answer.evidence:
-        lines.append("Closest passages found (they do not answer the question):")
-        for c in answer.evidence:
-            lines.extend(_source_lines(c.n, c.source, c.title, c.outlet, c.date, c.quote, []))
-    if show_removed and answer.removed:
-        lines.append("Removed by verification:")
-        lines.extend(f"  - {r.sentence}  ({r.reason})" for r in answer.removed)
+    """Render an answer and its numbered sources as plain text (the parts of `views.outline`
+    but the notice, which the commands print on stderr)."""
+    lines: list[str] = []
+    for part in outline(answer, show_removed):
+        label = LABELS.get(part, "")
+        if part == "notice":
+            continue  # a warning, printed on stderr
+        if part == "answered_as":
+            lines.append(f"({label.lower()}: {answer.answered_as})")
+        elif part == "text":
+            lines += [answer.text, ""]
+        elif part == "reason":
+            lines += [f"{label}: {answer.reason}", ""]
+        elif part == "not_covered":
+            lines += [f"{label}: " + " / ".join(answer.not_covered), ""]
+        elif part == "retrieval_only":
+            lines.append(f"({label})")
+        elif part in ("sources", "closest"):
+            lines.append(f"{label}:")
+            for c in answer.citations if part == "sources" else answer.evidence:
+                also = c.also_reported_by if part == "sources" else []
+                lines.extend(_source_lines(c.n, c.source, c.title, c.outlet, c.date, c.quote, also))
+        elif part == "removed":
+            lines.append(f"{label}:")
+            lines.extend(f"  - {r.sentence}  ({r.reason})" for r in answer.removed)
     return "\n".join(lines).rstrip()
 
 

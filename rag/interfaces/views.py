@@ -71,27 +71,64 @@ def render_text(answer: Answer) -> str:
     return "".join(parts)
 
 
+# What an answer shows, in this order, in every interface; each renders the parts in its medium.
+LABELS = {
+    "answered_as": "Answered as",
+    "reason": "Why",
+    "not_covered": "The articles found do not cover",
+    "retrieval_only": "Retrieval only: these are the most relevant sentences; no summary was generated.",
+    "sources": "Sources",
+    "closest": "Closest passages found (they do not answer the question)",
+    "removed": "Removed by verification",
+}
+
+
+def outline(answer: Answer, show_removed: bool = False) -> list[str]:
+    """The parts of an answer to show, in order: "notice", "answered_as", "text", "reason",
+    "not_covered", "retrieval_only", "sources" or "closest", and with `show_removed` "removed"."""
+    shown = {
+        "notice": bool(answer.notice),
+        "answered_as": bool(answer.answered_as),
+        "text": True,
+        "reason": bool(answer.reason),
+        "not_covered": bool(answer.not_covered),
+        "retrieval_only": answer.retrieval_only and answer.answered,
+        "sources": bool(answer.citations),
+        "closest": not answer.citations and bool(answer.evidence),
+        "removed": show_removed and bool(answer.removed),
+    }
+    return [part for part, show in shown.items() if show]
+
+
 def render_answer(answer: Answer, show_removed: bool = False) -> str:
     """Render a final Answer as Markdown: the verified text with chips, then its source cards.
 
     With `show_removed`, the draft sentences verification took out follow, each with its reason.
     """
-    parts = [render_text(answer)]
-    if answer.notice:
-        parts.insert(0, f"⚠️ _{inert(answer.notice)}_")
-    if answer.reason:
-        parts.append(f"_Why: {inert(answer.reason)}_")
-    if answer.not_covered:
-        parts.append("_The articles found do not cover: " + inert(" / ".join(answer.not_covered)) + "_")
-    if answer.citations:
-        parts.append("**Sources**")
-        parts.extend(render_source(c) for c in answer.citations)
-    elif answer.evidence:
-        parts.append("**Closest passages found (they do not answer the question):**")
-        parts.extend(render_source(c, also=False) for c in answer.evidence)
-    if show_removed and answer.removed:
-        parts.append("**Removed by verification:**")
-        parts.extend(f"- ~~{inert(r.sentence)}~~ ({inert(r.reason)})" for r in answer.removed)
+    parts = []
+    for part in outline(answer, show_removed):
+        label = LABELS.get(part, "")
+        if part == "notice":
+            parts.append(f"⚠️ _{inert(answer.notice or '')}_")
+        elif part == "answered_as":
+            parts.append(f"_{label}: {inert(answer.answered_as or '')}_")
+        elif part == "text":
+            parts.append(render_text(answer))
+        elif part == "reason":
+            parts.append(f"_{label}: {inert(answer.reason)}_")
+        elif part == "not_covered":
+            parts.append(f"_{label}: " + inert(" / ".join(answer.not_covered)) + "_")
+        elif part == "retrieval_only":
+            parts.append(f"_{label}_")
+        elif part == "sources":
+            parts.append(f"**{label}**")
+            parts.extend(render_source(c) for c in answer.citations)
+        elif part == "closest":
+            parts.append(f"**{label}:**")
+            parts.extend(render_source(c, also=False) for c in answer.evidence)
+        elif part == "removed":
+            parts.append(f"**{label}:**")
+            parts.extend(f"- ~~{inert(r.sentence)}~~ ({inert(r.reason)})" for r in answer.removed)
     parts.append(f"_{inert(answer.model or 'model')} · {answer.seconds:.1f} s_")
     return "\n\n".join(parts)
 

@@ -1,12 +1,13 @@
-"""Hybrid retrieval through llama-index: dense (Chroma) plus BM25, fused by reciprocal rank."""
+"""Hybrid retrieval: dense through llama-index's Chroma vector store, plus BM25 (`rag.retrieve.lexical`),
+fused by reciprocal rank."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
-from collections import Counter
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,9 +15,8 @@ import numpy as np
 
 from rag.core.config import Settings
 from rag.models.embedding import Embedder
-from rag.store.index import FileRecord, Index, date_ordinal
-
-WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ0-9]*")
+from rag.retrieve.lexical import LexicalIndex, content_key
+from rag.store.index import INDEX_FORMAT, FileRecord, Index, date_ordinal
 
 
 @dataclass(frozen=True)
@@ -55,19 +55,15 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: float) -> dict[
 
 
 class Retriever:
-    """Dense and BM25 retrievers over one index, fused; BM25 is rebuilt when the manifest changes."""
+    """Dense and BM25 retrievers over one index, fused; BM25 follows the indexed content."""
 
     def __init__(self, index: Index, embedder: Embedder, settings: Settings) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
-        self._bm25: Any = None
-        self._key: object = None
+        self.lexical: LexicalIndex | None = None
         self._generation = ""
         self._manifest: dict[str, FileRecord] = {}
-        self._vocabulary: frozenset[str] = frozenset()
-        self._spread: Counter[str] = Counter()
-        self._nodes: dict[str, Any] = {}
         self._vectors: tuple[Any, Any] | None = None
         self._lock = threading.Lock()
 
@@ -99,17 +95,12 @@ class Retriever:
         filters = _filters(since, until, scope)
         # Only chunks the manifest vouches for: an interrupted or running ingest may have left others.
         vouched = {r.source: r.sha256 for r in manifest.values() if not scope or r.source in scope}
-        dense = [r for r in self._dense(n, filters).retrieve(bundle) if is_vouched(r.node.metadata, vouched)]
-        # BM25 cannot filter: scoped to some articles, it ranks every chunk and keeps theirs.
-        lexical = [
-            r
-            for r in self._lexical(bundle, None if scope else n)
-            if _in_range(r.node.metadata, since, until) and is_vouched(r.node.metadata, vouched)
-        ][:n]
-        fused = reciprocal_rank_fusion(
-            [[r.node.node_id for r in dense], [r.node.node_id for r in lexical]], self.settings.retrieval.rrf_k
-        )
-        nodes = {r.node.node_id: r.node for r in [*lexical, *dense]}
+        dense = [r.node for r in self._dense(n, filters).retrieve(bundle) if is_vouched(r.node.metadata, vouched)]
+        nodes = {node.node_id: node for node in dense}
+        hits = self.search_lexical(question, n, scope, since, until)
+        nodes.update(self._read_nodes([id_ for id_, _ in hits if id_ not in nodes]))
+        lexical = [id_ for id_, _ in hits if id_ in nodes and is_vouched(nodes[id_].metadata, vouched)]
+        fused = reciprocal_rank_fusion([[node.node_id for node in dense], lexical], self.settings.retrieval.rrf_k)
         ranked = sorted(fused, key=lambda id_: fused[id_], reverse=True)
         canonical = [id_ for id_ in ranked if nodes[id_].metadata["source"] not in duplicates][:k]
         cited = {nodes[id_].metadata["source"] for id_ in canonical}
@@ -140,13 +131,33 @@ class Retriever:
             self._vectors = (collection, VectorStoreIndex.from_vector_store(store, embed_model=embed))
         return self._vectors[1]
 
-    def _lexical(self, bundle: Any, n: int | None) -> list[Any]:
-        """The top n chunks by BM25 (n None: all of them)."""
-        with self._lock:
-            if self._bm25 is None:
-                return []
-            self._bm25.similarity_top_k = len(self._bm25.corpus) if n is None else min(n, len(self._bm25.corpus))
-            return list(self._bm25.retrieve(bundle))
+    def search_lexical(
+        self, question: str, n: int, sources: Collection[str] = (), since: str | None = None, until: str | None = None
+    ) -> list[tuple[str, float]]:
+        """The ids and BM25 scores of the n best chunks, of `sources` and the date range when given."""
+        self._refresh()
+        lexical = self.lexical
+        if lexical is None:
+            return []
+        return lexical.search(
+            question,
+            n,
+            sources,
+            date_ordinal(since) if since else None,
+            date_ordinal(until) if until else None,
+        )
+
+    def _read_nodes(self, ids: Sequence[str]) -> dict[str, Any]:
+        """The chunks of BM25's hits, as llama-index nodes, read from the store."""
+        from llama_index.core.schema import TextNode
+
+        if not ids:
+            return {}
+        got = self.index.chunks_by_id(ids)
+        return {
+            id_: TextNode(id_=id_, text=text, metadata=meta)
+            for id_, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        }
 
     def named_sources(self, question: str) -> list[str]:
         """The articles a question ties itself to by outlet or author: "according to UNN", "the CNN
@@ -164,64 +175,61 @@ class Retriever:
         ]
         return named if len(named) < len(manifest) else []
 
-    def vocabulary(self) -> frozenset[str]:
-        """Every word of the indexed articles, lower-cased; rebuilt with BM25 when the corpus changes."""
+    def refresh(self) -> None:
+        """Bring the manifest and BM25 up to date with the index now (as the next query would)."""
         self._refresh()
-        return self._vocabulary
-
-    def spread(self) -> tuple[Mapping[str, int], int]:
-        """How many articles use each (lower-cased) word, and how many articles there are."""
-        manifest = self._refresh()
-        return self._spread, len(manifest)
 
     def _refresh(self) -> dict[str, FileRecord]:
-        """Bring the manifest, BM25 and the vocabulary up to date with the index; return the manifest.
+        """Bring the manifest and BM25 up to date with the index; return the manifest.
 
-        One small read per query (the index's generation token); the manifest and the chunks
-        are read again only after a write. An index from before generations existed is
-        compared by its manifest instead.
+        One small read per query (the index's generation token); the manifest is read again only
+        after a write, and BM25 changes only when what it indexes did: it is loaded from the
+        index folder when a process saved it for this content, and built (and saved) otherwise.
         """
         with self._lock:
             generation = self.index.generation()
             if generation and generation == self._generation:
                 return self._manifest
-            manifest = self.index.manifest()
-            key = generation or tuple(sorted((r.source, r.sha256) for r in manifest.values()))
-            if key != self._key:
+            with self.index.reading():  # the manifest and the chunks of one moment
+                manifest = self.index.manifest()
                 vouched = {r.source: r.sha256 for r in manifest.values()}
-                got = self.index.all_chunks() if vouched else {"ids": [], "documents": [], "metadatas": []}
-                self._bm25 = _build_bm25(got, vouched)
-                words: dict[str, set[str]] = {}
-                for text, meta in zip(got["documents"], got["metadatas"], strict=True):
-                    if is_vouched(meta, vouched):
-                        words.setdefault(meta["source"], set()).update(w.lower() for w in WORD.findall(text))
-                self._vocabulary = frozenset().union(*words.values())
-                self._spread = Counter(w for article in words.values() for w in article)
-                self._key = key
-            self._manifest, self._generation = manifest, generation
+                key = content_key(f"{INDEX_FORMAT}|{self.settings.collection_name}", vouched)
+                whole = True
+                if self.lexical is None or self.lexical.key != key:
+                    self.lexical, whole = self._lexical_index(key, manifest)
+            # a partial build is used once and made again at the next query
+            self._manifest, self._generation = manifest, generation if whole else ""
             return manifest
+
+    def _lexical_index(self, key: str, manifest: dict[str, FileRecord]) -> tuple[LexicalIndex | None, bool]:
+        """BM25 for `key`, loaded or built, and whether it holds every chunk of the manifest."""
+        if not manifest:
+            return None, True
+        folder = self.settings.index_dir / "lexical"
+        loaded = LexicalIndex.load(folder, key)
+        if loaded is not None:
+            return loaded, True
+        vouched = {r.source: r.sha256 for r in manifest.values()}
+        got = self.index.all_chunks()
+        keep = [i for i, meta in enumerate(got["metadatas"]) if is_vouched(meta, vouched)]
+        built = LexicalIndex.build(
+            key,
+            [got["ids"][i] for i in keep],
+            [got["documents"][i] for i in keep],
+            [got["metadatas"][i] for i in keep],
+        )
+        # Saved only when whole: every file of the manifest with all its chunks (a Chroma server
+        # has no lock, so a write between the two reads could leave one out).
+        whole = len(built) == sum(r.chunks for r in manifest.values())
+        if whole:
+            with contextlib.suppress(OSError):  # a read-only index folder: the build serves this process
+                built.save(folder)
+        return built, whole
 
 
 def is_vouched(meta: dict[str, Any], vouched: dict[str, str]) -> bool:
     """Tell whether a chunk belongs to the version of its file that the manifest records."""
     return vouched.get(str(meta.get("source"))) == meta.get("sha256")
-
-
-def _build_bm25(got: Any, vouched: dict[str, str]) -> Any:
-    import Stemmer
-    from llama_index.core.schema import BaseNode, TextNode
-    from llama_index.retrievers.bm25 import BM25Retriever
-
-    nodes: list[BaseNode] = [
-        TextNode(id_=id_, text=doc, metadata=meta)
-        for id_, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
-        if is_vouched(meta, vouched)
-    ]
-    if not nodes:
-        return None
-    return BM25Retriever.from_defaults(
-        nodes=nodes, similarity_top_k=min(10, len(nodes)), stemmer=Stemmer.Stemmer("english")
-    )
 
 
 def _filters(since: str | None, until: str | None, sources: Collection[str] = ()) -> Any:
@@ -238,13 +246,6 @@ def _filters(since: str | None, until: str | None, sources: Collection[str] = ()
         filters.append(MetadataFilter(key="date_ord", value=date_ordinal(until), operator=FilterOperator.LTE))
         filters.append(MetadataFilter(key="date_ord", value=0, operator=FilterOperator.GT))
     return MetadataFilters(filters=filters)
-
-
-def _in_range(meta: dict[str, Any], since: str | None, until: str | None) -> bool:
-    value = int(meta.get("date_ord", 0))
-    if since and value < date_ordinal(since):
-        return False
-    return not (until and not 0 < value <= date_ordinal(until))
 
 
 def as_llama_index_embedding(embedder: Embedder) -> Any:

@@ -244,6 +244,13 @@ class Index:
             return _get_all(self.chunks, ["documents", "metadatas"], where)
 
     @_reads
+    def chunks_by_id(self, ids: Sequence[str]) -> dict[str, Any]:
+        """The texts and metadata of the chunks with these ids (those that exist)."""
+        with self._storage("read the chunks"):
+            got = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])  # type: ignore[list-item]
+        return {"ids": got["ids"], "documents": got["documents"] or [], "metadatas": got["metadatas"] or []}
+
+    @_reads
     def chunk_vectors(self, sources: Collection[str] | None = None) -> dict[str, np.ndarray]:
         """Each indexed file's chunk vectors, one row per chunk (only `sources`' when given)."""
         if sources is not None and not sources:

@@ -45,3 +45,29 @@ def test_a_lock_left_by_a_killed_ingest_is_taken_over_once_stale(chroma_url: str
     with ingest_lock(settings):
         pass
     assert not locks.get(ids=["ingest"])["ids"]
+
+
+def test_app_processes_on_two_machines_rank_alike_after_an_ingest(chroma_url: str, tmp_path: Path) -> None:
+    """Each machine keeps BM25 in its own folder; both follow the server's content, not their own history."""
+    from rag.models.embedding import FakeEmbedder
+    from rag.models.llm import FakeLLM
+    from rag.pipeline import Pipeline
+    from tests.conftest import SEEDS
+
+    database = f"bm25-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "corpus").mkdir()
+    for name in sorted(p.name for p in SEEDS.iterdir())[:2]:
+        (tmp_path / "corpus" / name).write_bytes((SEEDS / name).read_bytes())
+    a, b = (
+        Pipeline(host(tmp_path, name, chroma_url, database), embedder=FakeEmbedder(), llm=FakeLLM())
+        for name in ("host-a", "host-b")
+    )
+    a.ingest(progress=False)
+    question = "Zyxbridge quokkas talks"
+    assert a.retriever.search_lexical(question, 5) == b.retriever.search_lexical(question, 5)
+    (tmp_path / "corpus" / "new.txt").write_text("Zyxbridge quokkas held talks on Monday.\n", encoding="utf-8")
+    a.ingest(progress=False)  # machine a writes; machine b has seen the old content
+    hits = b.retriever.search_lexical(question, 5)
+    assert hits and hits[0][0].startswith("new.txt::")
+    assert hits == a.retriever.search_lexical(question, 5)
+    assert a.retriever.lexical.key == b.retriever.lexical.key  # type: ignore[union-attr]

@@ -496,3 +496,24 @@ def test_example_questions_are_offered_only_over_the_demo_articles(
 
     assert examples(build_app(fake_pipeline))  # a copy of the demo articles
     assert not examples(build_app(make_pipeline()))  # articles of another story
+
+
+def test_the_chat_and_the_command_line_show_the_same_parts_in_the_same_order() -> None:
+    from rag.interfaces.cli import format_answer
+    from rag.interfaces.views import LABELS
+
+    citation = Citation(n=1, source="a.txt", quote="Ann won.", start=0, end=8, title=None, outlet=None, date=None)
+    answer = Answer(
+        question="And who won?",
+        answered_as="Who won the race?",
+        text="Ann won [1].",
+        answered=True,
+        citations=[citation],
+        not_covered=["the time"],
+        removed=[Removed(sentence="Bo won.", reason="not stated")],
+    )
+    labels = [LABELS[p] for p in ("answered_as", "not_covered", "sources", "removed")]
+    for shown in (render_answer(answer, show_removed=True), format_answer(answer, show_removed=True)):
+        at = [shown.lower().find(label.lower()) for label in labels]
+        assert -1 not in at and at == sorted(at), shown
+        assert shown.find("Ann won") < at[1]

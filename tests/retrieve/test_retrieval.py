@@ -16,10 +16,8 @@ NEW_ARTICLE = "Quokkavian officials met in Zyxbridge on Monday. The Zyxbridge me
 
 
 def lexical_sources(pipeline: Pipeline, question: str) -> set[str]:
-    from llama_index.core import QueryBundle
-
-    pipeline.retriever._refresh()
-    return {r.node.metadata["source"] for r in pipeline.retriever._lexical(QueryBundle(query_str=question), 10)}
+    hits = pipeline.retriever.search_lexical(question, 10)
+    return {meta["source"] for meta in pipeline.index.chunks_by_id([id_ for id_, _ in hits])["metadatas"]}
 
 
 def test_generation_changes_with_every_write_and_only_then(fake_pipeline: Pipeline, corpus: Path) -> None:
