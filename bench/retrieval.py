@@ -199,7 +199,7 @@ def run(sizes: list[int], chroma_url: str | None = None, repeat: int = 2) -> dic
             )
             fresh = fresh_process(settings, qs[0])
             row = {
-                "fresh_s": fresh["wall_s"],
+                "fresh_s": fresh["start_s"] + fresh["first_s"],
                 "fresh_index_s": fresh["first_s"],
                 "ours_p50": percentile(ours, 50),
                 "ours_p95": percentile(ours, 95),
@@ -219,16 +219,20 @@ def run(sizes: list[int], chroma_url: str | None = None, repeat: int = 2) -> dic
                 f"{first / 1000:.1f} s | retrieval + evidence selection p50 {row['evidence_p50']:.0f} ms\n"
                 f"{'':>16}ours by part, p50: manifest read {row['manifest_p50']:.1f} ms, dense via llama-index "
                 f"{row['dense_p50']:.1f} ms, BM25 {row['bm25_p50']:.1f} ms\n"
-                f"{'':>16}fresh process, first question: {fresh['wall_s']:.1f} s in all (Python, imports and "
-                f"encoder {fresh['start_s']:.1f} s; index, saved BM25 and retrieval {fresh['first_s']:.1f} s) "
+                f"{'':>16}fresh process, first question retrieved after {row['fresh_s']:.1f} s (imports and encoder "
+                f"{fresh['start_s']:.1f} s, then index, saved BM25 and retrieval {fresh['first_s']:.1f} s; "
+                f"{fresh['wall_s']:.1f} s with Python's start and exit) "
                 f"vs building BM25 in this one {first / 1000:.1f} s",
                 flush=True,
             )
         embed = time_calls(lambda q: embedder.embed([q]), list(qs), 1)
         print(f"question embedding (MiniLM, one question) p50 {percentile(embed, 50):.1f} ms")
     top = results[max(results)]
-    line = verdict(f"retrieval p50 at {max(results)} chunks", top["ours_p50"], 50, higher_is_better=False, unit=" ms")
-    if top["ours_p50"] > 50:
+    target = 20 if max(results) <= 100_000 else 100  # the targets: 20 ms at 100k chunks, 100 ms at 1M on a server
+    line = verdict(
+        f"retrieval p50 at {max(results)} chunks", top["ours_p50"], target, higher_is_better=False, unit=" ms"
+    )
+    if top["ours_p50"] > target:
         parts = {"dense": top["dense_p50"], "BM25": top["bm25_p50"], "bare Chroma": top["bare_p50"]}
         line += " -- largest part: " + max(parts, key=lambda k: parts[k]) + f" ({max(parts.values()):.1f} ms)"
     print(line)
@@ -240,6 +244,9 @@ def run(sizes: list[int], chroma_url: str | None = None, repeat: int = 2) -> dic
             higher_is_better=False,
             unit=" s",
         )
+    )
+    print(
+        f"    (of which the corpus-independent imports and encoder load: {top['fresh_s'] - top['fresh_index_s']:.1f} s)"
     )
     return results
 
