@@ -7,11 +7,12 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import rag.ingest as _ingest_package  # noqa: F401  (bound before `ingest` below, so that the function wins)
+import rag.ingest
 from rag.core.citations import Answer, Citation
 from rag.core.config import Settings
 from rag.core.errors import RagError
@@ -43,12 +44,16 @@ def ask_stream(
     return get_pipeline().ask_stream(question, k=k, since=since, until=until)
 
 
-# `rag.ingest` names both this function and the subpackage. Importing the subpackage binds the
-# name to it only on its first import, which happened above; from here on `rag.ingest` is the
-# function, and `from rag.ingest.run import ...` still finds the subpackage's modules.
-def ingest(paths: Sequence[str | Path] | None = None) -> IngestReport:
-    """Index new and changed articles (default: the corpus folder) and drop removed ones."""
-    return get_pipeline().ingest([Path(p) for p in paths] if paths else None)
+class _Ingest(types.ModuleType):
+    """`rag.ingest` is the ingest subpackage, and calling it is the API's ingest: one name, one object,
+    so that `rag.ingest(paths)`, `from rag import ingest` and `import rag.ingest.run` all work."""
+
+    def __call__(self, paths: Sequence[str | Path] | None = None) -> IngestReport:
+        """Index new and changed articles (default: the corpus folder) and drop removed ones."""
+        return get_pipeline().ingest([Path(p) for p in paths] if paths else None)
+
+
+rag.ingest.__class__ = _Ingest
 
 
 def __getattr__(name: str) -> object:

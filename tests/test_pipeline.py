@@ -1,6 +1,7 @@
 """The answer path with real Chroma and fakes for the embedder and the LLM (its yes/no: `fake_word_judge`)."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -212,3 +213,17 @@ def test_llm_down_on_distant_evidence_abstains(settings: Settings) -> None:
     answer = pipeline.ask(QUESTION)
     assert (answer.answered, answer.text, answer.citations) == (False, NO_ANSWER, [])
     assert answer.retrieval_only and answer.notice and answer.evidence
+
+
+def test_the_python_api_ingests_and_answers_through_the_process_pipeline(
+    fake_pipeline: Pipeline, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag
+    import rag.pipeline
+
+    monkeypatch.setattr(rag.pipeline, "_default", fake_pipeline)
+    first = rag.ingest()
+    assert len(first.added) == len(list(corpus.iterdir()))
+    (corpus / "new.txt").write_text("Zyxbridge quokkas met on Monday.\n", encoding="utf-8")
+    assert rag.ingest([corpus / "new.txt"]).added == ["new.txt"]
+    assert isinstance(rag.ask("Where did the quokkas meet?"), rag.Answer)
