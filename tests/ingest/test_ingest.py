@@ -79,10 +79,39 @@ def test_new_files_skip_the_stale_chunk_delete(
         original = getattr(index, name)
         monkeypatch.setattr(index, name, lambda *a, _name=name, _f=original: (calls.append(_name), _f(*a))[1])
     fake_pipeline.ingest(progress=False)
-    # Five new files, one write each, no stale-chunk deletes (then the duplicate marks may bump once more).
-    assert calls[:10] == ["put_articles", "bump"] * 5 and "put_articles" not in calls[10:]
+    # Five new files in one grouped write, and no stale-chunk deletes (then the duplicate marks may bump once more).
+    assert calls[:2] == ["put_articles", "bump"] and calls.count("put_articles") == 1
     calls.clear()
     path = corpus / "003_8988beed483b4692.txt"
     path.write_text(path.read_text(encoding="utf-8") + "\nOne more sentence.\n", encoding="utf-8")
     fake_pipeline.ingest(progress=False)
     assert calls[:3] == ["put_articles", "bump", "bump"]  # a changed file: its old chunks go, then readers hear of it
+
+
+def test_writes_group_whole_articles_up_to_the_chunk_budget(
+    fake_pipeline: Pipeline, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.ingest.run as run
+
+    monkeypatch.setattr(run, "CHUNKS_PER_WRITE", 20)
+    groups: list[list[int]] = []
+    original = fake_pipeline.index.put_articles
+    monkeypatch.setattr(
+        fake_pipeline.index,
+        "put_articles",
+        lambda puts: (groups.append([len(p.chunks) for p in puts]), original(puts))[1],
+    )
+    report = fake_pipeline.ingest(progress=False)
+    assert sum(len(g) for g in groups) == len(report.added) and len(groups) > 1
+    assert all(sum(g[:-1]) < 20 for g in groups)  # a group closes once it holds the budget, with whole articles
+
+
+def test_texts_embedded_in_length_order_get_their_own_vectors_back() -> None:
+    import numpy as np
+
+    from rag.ingest.run import _embed_all
+    from rag.models.embedding import FakeEmbedder
+
+    texts = [("word " * n).strip() + f" {n}" for n in (40, 3, 700, 1, 3, 90) * 60]
+    embedder = FakeEmbedder()
+    assert np.array_equal(_embed_all(texts, embedder, progress=False), embedder.embed(texts))
