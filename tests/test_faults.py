@@ -152,7 +152,10 @@ def test_permission_error_at_the_chroma_write_is_a_clear_message(
 def test_disk_full_at_the_chroma_write_keeps_what_was_stored(
     fake_pipeline: Pipeline, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Injected ENOSPC on the second new file: the first is wholly stored, the second not at all."""
+    """Injected ENOSPC on the second write: the first write's file is wholly stored, the second's not at all."""
+    import rag.ingest.run
+
+    monkeypatch.setattr(rag.ingest.run, "CHUNKS_PER_WRITE", 1)  # one small article per write
     fake_pipeline.ingest(progress=False)
     before = index_snapshot(fake_pipeline)
     for name in ("a_new.txt", "b_new.txt"):
