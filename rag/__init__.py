@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import rag.ingest
+import rag.ingest as _ingest_room  # bound to `rag.ingest` by the import itself
 from rag.core.citations import Answer, Citation
 from rag.core.config import Settings
 from rag.core.errors import RagError
@@ -53,7 +53,7 @@ class _Ingest(types.ModuleType):
         return get_pipeline().ingest([Path(p) for p in paths] if paths else None)
 
 
-rag.ingest.__class__ = _Ingest
+_ingest_room.__class__ = _Ingest
 
 
 def __getattr__(name: str) -> object:
