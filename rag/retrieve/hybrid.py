@@ -97,7 +97,7 @@ class Retriever:
         vouched = {r.source: r.sha256 for r in manifest.values() if not scope or r.source in scope}
         dense = [r.node for r in self._dense(n, filters).retrieve(bundle) if is_vouched(r.node.metadata, vouched)]
         nodes = {node.node_id: node for node in dense}
-        hits = self.search_lexical(question, n, scope, since, until)
+        hits = self._search_lexical(question, n, scope, since, until)  # BM25 refreshed above
         nodes.update(self._read_nodes([id_ for id_, _ in hits if id_ not in nodes]))
         lexical = [id_ for id_, _ in hits if id_ in nodes and is_vouched(nodes[id_].metadata, vouched)]
         fused = reciprocal_rank_fusion([[node.node_id for node in dense], lexical], self.settings.retrieval.rrf_k)
@@ -136,6 +136,11 @@ class Retriever:
     ) -> list[tuple[str, float]]:
         """The ids and BM25 scores of the n best chunks, of `sources` and the date range when given."""
         self._refresh()
+        return self._search_lexical(question, n, sources, since, until)
+
+    def _search_lexical(
+        self, question: str, n: int, sources: Collection[str], since: str | None, until: str | None
+    ) -> list[tuple[str, float]]:
         lexical = self.lexical
         if lexical is None:
             return []
