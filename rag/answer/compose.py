@@ -20,7 +20,7 @@ import numpy as np
 from rag.articles.chunking import split_sentences
 from rag.core.citations import Answer, Removed, marker_numbers, normalise_markers, renumber, strip_markers
 from rag.core.config import Answering
-from rag.evidence.passages import Evidence, passages_text
+from rag.evidence.passages import Evidence, is_heading, passages_text
 from rag.models.embedding import Embedder
 from rag.models.llm import Message
 from rag.models.prompts import NO_ANSWER, as_data, load_prompt
@@ -91,6 +91,9 @@ def check_draft(
         sentence = draft[start:end]
         claim = re.sub(r"([.!?])[.!?\s]+$", r"\1", strip_markers(sentence))  # "Two. [1]." leaves "Two.."
         if not claim or is_refusal(claim) or not any(ch.isalnum() for ch in claim):
+            continue
+        if is_heading(claim):
+            removed.append(Removed(sentence=claim, reason="it repeats a passage's heading, not what a sentence says"))
             continue
         marked = [n - 1 for n in dict.fromkeys(marker_numbers(sentence)) if 1 <= n <= len(evidence)]
         cites, verdict = _cite(question, claim, marked, evidence, checker, vectors, embedder, rules.recite_candidates)

@@ -131,6 +131,15 @@ def _repeated_by(twins: Sequence[RetrievedChunk]) -> dict[str, set[str]]:
     return found
 
 
+HEADING = "Passage from"  # how the prompt introduces each passage's source
+
+
+def is_heading(text: str) -> bool:
+    """Whether a draft sentence only repeats a passage heading ("Passage from X, 2025-03-16:"):
+    it names the source the prompt showed, and says nothing any sentence states."""
+    return text.strip().lower().startswith(HEADING.lower())
+
+
 def passages_text(evidence: Sequence[Evidence]) -> str:
     """Render passages for the prompt: a heading per article, then one numbered sentence a line."""
     lines: list[str] = []
@@ -138,7 +147,7 @@ def passages_text(evidence: Sequence[Evidence]) -> str:
     for n, e in enumerate(evidence, 1):
         if e.passage != current:
             current = e.passage
-            heading = f"Passage from {clean(e.label)}" + (f', headline "{clean(e.title)}"' if e.title else "")
+            heading = f"{HEADING} {clean(e.label)}" + (f', headline "{clean(e.title)}"' if e.title else "")
             lines.append(("\n" if lines else "") + heading + ":")
         lines.append(f"[{n}] {clean(e.text)}")
     return "\n".join(lines)

@@ -57,6 +57,14 @@ def test_a_claim_that_only_shares_names_with_its_citation_is_removed_with_the_mo
     assert checked.kept == [] and "P(yes) 0.10" in checked.removed[0].reason
 
 
+def test_a_copied_passage_heading_is_not_a_claim_even_when_the_model_says_yes() -> None:
+    llm = FakeLLM(judge=lambda _: 1.0)
+    checked = check("Passage from Wire, 2031-04-01: [1]", evidence(WON), llm)
+    assert checked.kept == []
+    assert [r.sentence for r in checked.removed] == ["Passage from Wire, 2031-04-01:"]
+    assert "heading" in checked.removed[0].reason
+
+
 def test_a_number_the_cited_text_lacks_is_refused_before_the_model_is_asked() -> None:
     llm = FakeLLM(judge=lambda _: 1.0)
     checked = check("Ann Quill won in 2 hours 7 minutes [1].", evidence(WON), llm)
