@@ -87,6 +87,7 @@ class LlamaJudge:
                 model_path=str(self._path),
                 n_ctx=self._context,
                 n_threads=self._threads,
+                n_threads_batch=self._threads,
                 n_batch=512,
                 seed=0,
                 verbose=False,

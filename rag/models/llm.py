@@ -58,7 +58,9 @@ class LlamaCppLLM:
         return Llama(
             model_path=str(path),
             n_ctx=context,
+            # Prompt reading (batches) and generation each take their own thread count; both follow the setting.
             n_threads=self._settings.llm_threads,
+            n_threads_batch=self._settings.llm_threads,
             n_batch=512,
             seed=0,
             verbose=False,
@@ -99,14 +101,52 @@ class LlamaCppLLM:
         """The probability that the reply to `messages` starts with yes rather than no.
 
         Scored in a llama.cpp context of its own, so that the answer prompt's cached head survives
-        the checks, and the checks' fixed system prompt stays cached between them; the weights are
-        memory-mapped once for both contexts.
+        the checks, and the checks' fixed system prompt stays cached between them. Both contexts
+        run on one loaded model (`second_context`).
         """
         with self._score_lock:
             if self._scorer is None:
-                self._scorer = self._open(self._settings.llm_check_context)
+                with self._lock:
+                    self._scorer = second_context(self._load(), self._settings.llm_check_context)
             head = chatml_tokens(self._scorer, messages[:1], reply=False) if messages[0]["role"] == "system" else []
             return yes_probability(self._scorer, chatml_tokens(self._scorer, messages), len(head))
+
+
+def second_context(llama: Any, context: int) -> Any:
+    """A `Llama` with a KV cache of its own on `llama`'s loaded model.
+
+    A second `Llama(model_path=…)` would load the weights again: llama.cpp maps the file once per
+    load and keeps a CPU-repacked copy of its matrices per load, about 1.7 GB more for the 1.5B
+    model. This shares the model and gives the copy its own context, batch and token buffers,
+    built as `Llama.__init__` builds them (llama-cpp-python 0.3). The copy holds `llama`, so the
+    model it shares is freed after it, never before.
+    """
+    import contextlib
+
+    import numpy as np
+    from llama_cpp import _internals as internals
+
+    params = type(llama.context_params).from_buffer_copy(llama.context_params)
+    params.n_ctx = context
+    other = object.__new__(type(llama))  # not copy.copy: `Llama.__setstate__` loads the model again
+    other.__dict__.update(llama.__dict__)
+    other._owner = llama
+    other._stack = contextlib.ExitStack()
+    other.context_params = params
+    other._ctx = other._stack.enter_context(
+        contextlib.closing(internals.LlamaContext(model=llama._model, params=params, verbose=False))
+    )
+    other._batch = other._stack.enter_context(
+        contextlib.closing(internals.LlamaBatch(n_tokens=llama.n_batch, embd=0, n_seq_max=context, verbose=False))
+    )
+    other._n_ctx = other.n_ctx()
+    other._candidates = internals.LlamaTokenDataArray(n_vocab=llama._n_vocab)
+    other._sampler = None
+    other.cache = None
+    other.n_tokens = 0
+    other.input_ids = np.ndarray((context,), dtype=np.intc)
+    other.scores = np.ndarray((llama.n_batch, llama._n_vocab), dtype=np.single)
+    return other
 
 
 def chatml_tokens(llama: Any, messages: list[Message], *, reply: bool = True) -> list[int]:

@@ -23,7 +23,7 @@ from rag.core.citations import Answer
 from rag.core.config import Settings
 from rag.core.errors import RagError
 from rag.models.embedding import SentenceTransformerEmbedder
-from rag.models.llm import LlamaCppLLM
+from rag.models.llm import LlamaCppLLM, chatml_tokens, second_context, yes_probability
 from rag.models.prompts import NO_ANSWER
 from rag.pipeline import Pipeline
 from tests.conftest import SEEDS, ingest_elsewhere
@@ -143,6 +143,21 @@ def test_numbers_come_with_verbatim_citations(answering: Pipeline) -> None:
     answer = answering.ask(ASKED[3])
     assert answer.answered and "600,000" in answer.text
     assert_verbatim(answer, answering.settings.corpus_dir)
+
+
+def test_the_claim_checks_share_the_answering_model(answering: Pipeline, local_llm: LlamaCppLLM) -> None:
+    """The checks' context runs on the answering model's weights, loaded once, and scores exactly
+    what a model loaded on its own would."""
+    messages = [{"role": "system", "content": "Answer Yes or No."}, {"role": "user", "content": "Is Paris in France?"}]
+    local_llm.p_yes(messages)
+    scorer, llama = local_llm._scorer, local_llm._llama
+    assert scorer is not None and scorer._model is llama._model and scorer._ctx is not llama._ctx
+    context = answering.settings.llm_check_context
+    shared = second_context(llama, context)
+    alone = LlamaCppLLM(local_llm.name, answering.settings)._open(context)
+    assert yes_probability(shared, chatml_tokens(shared, messages)) == yes_probability(
+        alone, chatml_tokens(alone, messages)
+    )
 
 
 def test_either_store_gives_the_answer_questions_the_same_passages(pipeline: Pipeline, answering: Pipeline) -> None:
