@@ -16,13 +16,25 @@ import rag.ingest as _ingest_room  # bound to `rag.ingest` by the import itself
 from rag.core.citations import Answer, Citation
 from rag.core.config import Settings
 from rag.core.errors import RagError
+from rag.evidence.passages import Reading
 
 if TYPE_CHECKING:
     from rag.ingest.run import IngestReport
     from rag.pipeline import Pipeline
     from rag.session import Session
 
-__all__ = ["Answer", "Citation", "RagError", "Session", "Settings", "ask", "ask_stream", "get_pipeline", "ingest"]
+__all__ = [
+    "Answer",
+    "Citation",
+    "RagError",
+    "Reading",
+    "Session",
+    "Settings",
+    "ask",
+    "ask_stream",
+    "get_pipeline",
+    "ingest",
+]
 
 
 def get_pipeline() -> Pipeline:
@@ -38,10 +50,16 @@ def ask(question: str, *, k: int | None = None, since: str | None = None, until:
 
 
 def ask_stream(
-    question: str, *, k: int | None = None, since: str | None = None, until: str | None = None
-) -> Iterator[str | Answer]:
-    """Yield the answer's text as it is generated, then the final verified Answer."""
-    return get_pipeline().ask_stream(question, k=k, since=since, until=until)
+    question: str,
+    *,
+    k: int | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    passages: bool = False,
+) -> Iterator[str | Reading | Answer]:
+    """Yield the answer's text as it is generated, then the final verified Answer; with `passages`,
+    first a `Reading` of the passages the model reads, as soon as they are retrieved."""
+    return get_pipeline().ask_stream(question, k=k, since=since, until=until, passages=passages)
 
 
 class _Ingest(types.ModuleType):

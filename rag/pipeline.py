@@ -13,7 +13,7 @@ from rag.answer.compose import answer_start, build_messages, finish, retrieval_o
 from rag.core.citations import Answer
 from rag.core.config import Settings
 from rag.core.errors import RagError
-from rag.evidence.passages import Evidence, build_passages
+from rag.evidence.passages import Evidence, Reading, build_passages
 from rag.ingest.run import IngestReport, ingest, upgrade
 from rag.models.embedding import Embedder, SentenceTransformerEmbedder
 from rag.models.llm import LLM, LLMUnavailable, Message, make_llm
@@ -111,12 +111,24 @@ class Pipeline:
         )
 
     def ask_stream(
-        self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None
-    ) -> Iterator[str | Answer]:
-        """Yield the draft's text pieces as they are generated, then the verified Answer."""
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        passages: bool = False,
+    ) -> Iterator[str | Reading | Answer]:
+        """Yield the draft's text pieces as they are generated, then the verified Answer.
+
+        With `passages`, first yield a `Reading` of the passages the model reads, as soon as they
+        are retrieved: a reader can look at the sources while the model reads and drafts.
+        """
         started = time.perf_counter()
         question = check_question(question)  # the cleaned text, not control characters, reaches the prompt
         evidence = self.evidence(question, k=k, since=since, until=until)
+        if passages and evidence:
+            yield Reading(tuple(evidence))
         model = self.llm.name
         try:
             draft = (yield from self._generate(build_messages(question, evidence))) if evidence else ""

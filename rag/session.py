@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from rag.core.citations import Answer, strip_markers
 from rag.core.config import Conversation
+from rag.evidence.passages import Reading
 from rag.models.llm import Message
 from rag.models.prompts import NO_ANSWER, as_data, load_prompt
 from rag.pipeline import Pipeline, check_question, default_pipeline
@@ -106,14 +107,20 @@ class Session:
         return clean_rewrite(question, reply, rules.rewrite_max_chars) or with_context_terms(question, turns)
 
     def ask_stream(
-        self, question: str, *, k: int | None = None, since: str | None = None, until: str | None = None
-    ) -> Iterator[str | Answer]:
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        passages: bool = False,
+    ) -> Iterator[str | Reading | Answer]:
         """Like `Pipeline.ask_stream`, and the answered turn joins the history.
 
         The final Answer keeps the question as typed; `answered_as` holds the rewrite, if any.
         """
         standalone = self.standalone(question)
-        for event in self.pipeline.ask_stream(standalone, k=k, since=since, until=until):
+        for event in self.pipeline.ask_stream(standalone, k=k, since=since, until=until, passages=passages):
             if isinstance(event, Answer):
                 event.question = check_question(question)
                 event.answered_as = standalone if standalone != event.question else None

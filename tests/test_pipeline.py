@@ -8,6 +8,7 @@ import pytest
 from rag.core.citations import Answer, strip_markers
 from rag.core.config import Settings
 from rag.core.errors import RagError
+from rag.evidence.passages import Reading
 from rag.models.embedding import FakeEmbedder
 from rag.models.llm import FakeLLM, LLMUnavailable, fake_word_judge
 from rag.models.prompts import NO_ANSWER
@@ -143,6 +144,17 @@ def test_stream_shows_only_the_answer_line_then_the_answer(fake_pipeline: Pipeli
     assert all(isinstance(e, str) for e in pieces) and len(pieces) > 2
     assert "".join(pieces) == "Some words of the answer [1]."  # type: ignore[arg-type]
     assert isinstance(final, Answer)
+
+
+def test_stream_can_show_the_passages_before_the_draft(fake_pipeline: Pipeline, fake_llm: FakeLLM) -> None:
+    fake_llm.replies.extend(["Sentences: [1]\nAnswer: Some words [1].", "Sentences: [1]\nAnswer: Some words [1]."])
+    events = list(fake_pipeline.ask_stream(QUESTION, passages=True))
+    assert isinstance(events[0], Reading) and list(events[0].evidence) == fake_pipeline.evidence(QUESTION)
+    assert [p[0].passage for p in events[0].passages()] == list(range(len(events[0].passages())))
+    assert not any(isinstance(e, Reading) for e in fake_pipeline.ask_stream(QUESTION)), "only when asked for"
+    assert not any(
+        isinstance(e, Reading) for e in fake_pipeline.ask_stream(QUESTION, since="2030-01-01", passages=True)
+    )
 
 
 def test_date_filter_keeps_only_dated_articles_in_range(fake_pipeline: Pipeline) -> None:

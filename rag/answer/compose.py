@@ -92,7 +92,7 @@ def check_draft(
         claim = re.sub(r"([.!?])[.!?\s]+$", r"\1", strip_markers(sentence))  # "Two. [1]." leaves "Two.."
         if not claim or is_refusal(claim) or not any(ch.isalnum() for ch in claim):
             continue
-        if is_heading(claim):
+        if is_heading(claim, evidence):
             removed.append(Removed(sentence=claim, reason="it repeats a passage's heading, not what a sentence says"))
             continue
         marked = [n - 1 for n in dict.fromkeys(marker_numbers(sentence)) if 1 <= n <= len(evidence)]

@@ -59,6 +59,20 @@ class Evidence:
         )
 
 
+@dataclass(frozen=True)
+class Reading:
+    """The passages the model is about to read, for a reader to look at while it drafts."""
+
+    evidence: tuple[Evidence, ...]
+
+    def passages(self) -> list[list[Evidence]]:
+        """The sentences grouped by passage, in the order the model reads them."""
+        grouped: dict[int, list[Evidence]] = {}
+        for e in self.evidence:
+            grouped.setdefault(e.passage, []).append(e)
+        return [grouped[p] for p in sorted(grouped)]
+
+
 def build_passages(
     chunks: Sequence[RetrievedChunk],
     max_chunks: int,
@@ -134,10 +148,12 @@ def _repeated_by(twins: Sequence[RetrievedChunk]) -> dict[str, set[str]]:
 HEADING = "Passage from"  # how the prompt introduces each passage's source
 
 
-def is_heading(text: str) -> bool:
-    """Whether a draft sentence only repeats a passage heading ("Passage from X, 2025-03-16:"):
-    it names the source the prompt showed, and says nothing any sentence states."""
-    return text.strip().lower().startswith(HEADING.lower())
+def is_heading(text: str, evidence: Sequence[Evidence]) -> bool:
+    """Whether a draft sentence repeats the heading the prompt gave one of the passages ("Passage
+    from X, 2025-03-16:"): it names a source, and says nothing any sentence states. A sentence that
+    merely starts with the same words ("Passage from the Senate is expected…") is not one."""
+    said = " ".join(text.split()).lower()
+    return any(said.startswith(f"{HEADING} {clean(e.label)}".lower()) for e in evidence)
 
 
 def passages_text(evidence: Sequence[Evidence]) -> str:

@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from rag.core.citations import Answer
 from rag.core.errors import RagError
-from rag.interfaces.views import LABELS, NO_DATE, outline
+from rag.evidence.passages import Reading
+from rag.interfaces.views import LABELS, NO_DATE, READING, outline, passage_preview
 
 # Terminal control characters and bidi overrides, from file names or article text, are shown as
 # escapes: a name like "\x1b]0;owned\x07.txt" must not retitle or recolour the user's terminal.
@@ -138,10 +139,14 @@ def _ask(args: argparse.Namespace) -> int:
 
     pipeline = get_pipeline()
     answer: Answer | None = None
-    stream = pipeline.ask_stream(args.question, k=args.k, since=args.since, until=args.until)
+    # On a terminal, show the passages at once: the model takes seconds to read and draft.
+    show = not args.json and sys.stderr.isatty()
+    stream = pipeline.ask_stream(args.question, k=args.k, since=args.since, until=args.until, passages=show)
     for event in stream:
         if isinstance(event, Answer):
             answer = event
+        elif isinstance(event, Reading):
+            _print(format_reading(event), err=True)
     assert answer is not None
     if answer.notice:
         _print(f"warning: {answer.notice}", err=True)
@@ -205,6 +210,15 @@ def format_answer(answer: Answer, *, show_removed: bool = False) -> str:
             lines.append(f"{label}:")
             lines.extend(f"  - {r.sentence}  ({r.reason})" for r in answer.removed)
     return "\n".join(lines).rstrip()
+
+
+def format_reading(reading: Reading) -> str:
+    """The passages the model reads, as plain text for the terminal while it drafts."""
+    lines = [f"{READING}:"]
+    for sentences in reading.passages():
+        label, text = passage_preview(sentences)
+        lines += [f"  {label}", f'    "{text}"']
+    return "\n".join(lines) + "\n"
 
 
 def _source_lines(

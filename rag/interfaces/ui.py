@@ -15,8 +15,17 @@ import gradio as gr
 from rag.core.citations import Answer
 from rag.core.config import DEMO_CORPUS
 from rag.core.errors import RagError
+from rag.evidence.passages import Reading
 from rag.interfaces import corpus
-from rag.interfaces.views import CITE_PREFIX, answer_markdown, article_html, inert, parse_cite_link, render_answer
+from rag.interfaces.views import (
+    CITE_PREFIX,
+    answer_markdown,
+    article_html,
+    inert,
+    parse_cite_link,
+    render_answer,
+    render_reading,
+)
 from rag.models.weights import LOCAL_MODELS
 from rag.pipeline import MAX_K, Pipeline, check_date, check_k
 from rag.session import Session
@@ -119,14 +128,17 @@ def respond(
 
     yield reply(SEARCHING)
     try:
-        draft = ""
+        draft, passages = "", ""
         options = {"since": check_date(since, "since"), "until": check_date(until, "until")}
-        for event in session.ask_stream(question, k=check_k(k), **options):
+        for event in session.ask_stream(question, k=check_k(k), passages=True, **options):
             if isinstance(event, Answer):
                 yield reply(render_answer(event, show_removed))
+            elif isinstance(event, Reading):
+                passages = render_reading(event)
+                yield reply(passages)
             else:
                 draft += event
-                yield reply(inert(draft))
+                yield reply("\n\n".join(filter(None, [inert(draft), passages])))
     except RagError as exc:
         yield reply(f"⚠️ {inert(str(exc))}")
     except Exception:

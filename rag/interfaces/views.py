@@ -13,6 +13,7 @@ from urllib.parse import quote, unquote
 from rag.articles.documents import Article, parse_article
 from rag.core.citations import MARKER, Answer, Citation
 from rag.core.errors import RagError
+from rag.evidence.passages import Evidence, Reading
 
 # Markdown syntax that could turn article or model text into links, images, emphasis, tables or maths.
 _MARKDOWN = re.compile(r"([\\`*_\[\]{}#|~$])")
@@ -30,8 +31,8 @@ def inert(text: str) -> str:
     return html.escape(escaped, quote=False)
 
 
-def cite_link(c: Citation) -> str:
-    """The link target that opens the citation's sentence in the article viewer."""
+def cite_link(c: Citation | Evidence) -> str:
+    """The link target that opens the sentence in the article viewer."""
     return f"{CITE_PREFIX}{c.start}/{c.end}/{quote(c.source, safe='')}"
 
 
@@ -130,6 +131,29 @@ def render_answer(answer: Answer, show_removed: bool = False) -> str:
             parts.append(f"**{label}:**")
             parts.extend(f"- ~~{inert(r.sentence)}~~ ({inert(r.reason)})" for r in answer.removed)
     parts.append(f"_{inert(answer.model or 'model')} · {answer.seconds:.1f} s_")
+    return "\n\n".join(parts)
+
+
+READING = "Reading these passages while the model drafts; the verified answer replaces them"
+PREVIEW_CHARS = 300
+
+
+def passage_preview(sentences: list[Evidence]) -> tuple[str, str]:
+    """A passage as (label, text): who published it, and its sentences, cut to `PREVIEW_CHARS`."""
+    first = sentences[0]
+    label = " · ".join(filter(None, [first.title, first.outlet, first.date or NO_DATE, first.source]))
+    # The label carries the headline, so a headline sentence is not repeated under it.
+    body = [e.text for e in sentences if " ".join(e.text.split()) != first.title] or [first.text]
+    text = " ".join(" ".join(body).split())
+    return label, text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1].rstrip() + "…"
+
+
+def render_reading(reading: Reading) -> str:
+    """Render the passages the model reads as linked cards, shown until the verified answer comes."""
+    parts = [f"_{READING}:_"]
+    for sentences in reading.passages():
+        label, text = passage_preview(sentences)
+        parts.append(f"[{inert(label)}]({cite_link(sentences[0])})  \n> {inert(text)}")
     return "\n\n".join(parts)
 
 

@@ -59,10 +59,17 @@ def test_a_claim_that_only_shares_names_with_its_citation_is_removed_with_the_mo
 
 def test_a_copied_passage_heading_is_not_a_claim_even_when_the_model_says_yes() -> None:
     llm = FakeLLM(judge=lambda _: 1.0)
-    checked = check("Passage from Wire, 2031-04-01: [1]", evidence(WON), llm)
+    found = [Evidence("0.txt", 0, len(WON), WON, None, "Wire", "2031-04-01", 1.0)]
+    checked = check("Passage from Wire, 2031-04-01: [1]", found, llm)
     assert checked.kept == []
     assert [r.sentence for r in checked.removed] == ["Passage from Wire, 2031-04-01:"]
     assert "heading" in checked.removed[0].reason
+
+
+def test_a_sentence_that_only_starts_like_a_heading_is_checked_as_a_claim() -> None:
+    senate = "Passage from the Zyxbridge senate is expected before the 2031 recess."
+    checked = check(f"{senate} [1]", evidence(senate), FakeLLM(judge=lambda _: 1.0))
+    assert checked.kept == [(senate, [0])]
 
 
 def test_a_number_the_cited_text_lacks_is_refused_before_the_model_is_asked() -> None:

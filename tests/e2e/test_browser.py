@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from rag.articles.documents import decode, parse_article
 from rag.core.config import PROJECT_DIR
+from rag.interfaces.views import READING
 from tests.e2e.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.e2e
@@ -76,8 +77,11 @@ def test_an_answer_streams_with_chips_that_open_the_cited_sentence(page) -> None
     final = answer.inner_text()
     assert "600,000" in final
 
-    drafts = [s for s in page.evaluate("window.__seen") if s.strip() and "Searching" not in s and "Sources" not in s]
-    assert len(set(drafts)) >= 2, f"the answer did not arrive piece by piece: {drafts}"
+    seen = [s.strip() for s in page.evaluate("window.__seen") if s.strip() and "Searching" not in s]
+    shown = [i for i, s in enumerate(seen) if s.startswith(READING)]
+    assert shown, f"the passages were not shown while the model drafted: {seen[:3]}"
+    drafts = [s for s in seen[shown[0] :] if not s.startswith(READING) and "Sources" not in s]
+    assert len(set(drafts)) >= 2, f"the answer did not arrive piece by piece after the passages: {drafts}"
 
     chips = page.locator('#chatbot a[href^="#cite/"]')
     assert chips.count() >= 2  # at least one chip in the text and one source card

@@ -1,6 +1,7 @@
 """The CLI as a thin adapter: driven here over a pipeline of fakes."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 import rag.pipeline
 from rag.core.config import Settings
 from rag.interfaces.cli import main
+from rag.interfaces.views import READING
 from rag.models.llm import FakeLLM
 from rag.models.prompts import NO_ANSWER
 from rag.pipeline import Pipeline
@@ -45,6 +47,19 @@ def test_ask_text_lists_numbered_sources(
     assert main(["ask", question]) == 0
     out = capsys.readouterr().out
     assert "Sources:" in out and "[1] Trump Teases Major Progress" in out and "002_bf4c599bf41a5fdc.txt" in out
+
+
+def test_ask_on_a_terminal_shows_the_passages_first_on_stderr(
+    fake_llm: FakeLLM, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_llm.replies.extend([NO_ANSWER, NO_ANSWER])
+    assert main(["ask", "Who won the 2024 Super Bowl?"]) == 0
+    assert READING not in capsys.readouterr().err, "piped output gets no progress lines"
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["ask", "Who won the 2024 Super Bowl?"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith(READING) and ".txt" in captured.err
+    assert READING not in captured.out and NO_ANSWER in captured.out
 
 
 def test_user_errors_print_a_message_and_exit_non_zero(capsys: pytest.CaptureFixture[str]) -> None:

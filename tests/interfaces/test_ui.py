@@ -28,7 +28,7 @@ from rag.interfaces.ui import (
     status,
     upload_files,
 )
-from rag.interfaces.views import answer_markdown, article_html, parse_cite_link
+from rag.interfaces.views import READING, answer_markdown, article_html, parse_cite_link
 from rag.models.embedding import FakeEmbedder
 from rag.models.llm import FakeLLM
 from rag.models.prompts import NO_ANSWER
@@ -80,10 +80,16 @@ def test_respond_streams_the_draft_then_replaces_it_with_the_verified_answer(mak
     snapshots = list(respond(Session(pipeline), QUESTION, [], 10, "", ""))
 
     assert contents(snapshots[0]) == [inert(QUESTION), SEARCHING]
-    streamed = [h[-1]["content"] for h in snapshots[1:-1]]
-    assert len(streamed) >= 3, "the draft should arrive piece by piece"
-    assert streamed[0] == "Negotiators"
-    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(streamed))
+    passages = snapshots[1][-1]["content"]
+    assert passages.startswith(f"_{READING}:_"), "the passages show before the model's first token"
+    assert "Geneva talks end with a land offer · no date in the article · geneva.txt](#cite/" in passages
+    assert "> Negotiators in Geneva proposed a land swap" in passages
+    streamed = [h[-1]["content"] for h in snapshots[2:-1]]
+    assert all(s.endswith("\n\n" + passages) for s in streamed), "the passages stay under the draft"
+    drafts = [s[: -len(passages)].rstrip() for s in streamed]
+    assert len(drafts) >= 3, "the draft should arrive piece by piece"
+    assert drafts[0] == "Negotiators"
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(drafts))
 
     final = snapshots[-1]
     assert [m["role"] for m in final] == ["user", "assistant"]
