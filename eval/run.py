@@ -121,7 +121,7 @@ def evaluate(
         for event in system.answer(q.question):
             if isinstance(event, Answer):
                 answer = event
-            elif first is None:
+            elif isinstance(event, str) and first is None:
                 first = time.perf_counter() - started
         seconds = time.perf_counter() - started
         assert answer is not None
