@@ -95,10 +95,13 @@ def check_draft(
         if is_heading(claim, evidence):
             removed.append(Removed(sentence=claim, reason="it repeats a passage's heading, not what a sentence says"))
             continue
-        marked = [n - 1 for n in dict.fromkeys(marker_numbers(sentence)) if 1 <= n <= len(evidence)]
+        numbers = dict.fromkeys(marker_numbers(sentence))
+        marked = [n - 1 for n in numbers if 1 <= n <= len(evidence) and not evidence[n - 1].asks]
         cites, verdict = _cite(question, claim, marked, evidence, checker, vectors, embedder, rules.recite_candidates)
         if cites is None:
-            removed.append(Removed(sentence=claim, reason=verdict.reason))
+            asked = numbers and not marked and all(evidence[n - 1].asks for n in numbers if 1 <= n <= len(evidence))
+            reason = "it cites a question, which states nothing" if asked else verdict.reason
+            removed.append(Removed(sentence=claim, reason=reason))
         elif any(claim == k for k, _ in kept):
             continue
         else:
@@ -118,7 +121,8 @@ def _cite(
 ) -> tuple[list[int] | None, Verdict]:
     """The citations a claim keeps (None when nothing supports it), and the first verdict."""
     tries = [marked] if marked else []
-    closest = [int(i) for i in np.argsort(-(vectors @ embedder.embed([claim])[0])) if int(i) not in marked]
+    ranked = np.argsort(-(vectors @ embedder.embed([claim])[0]))
+    closest = [int(i) for i in ranked if int(i) not in marked and not evidence[int(i)].asks]
     tries += [[i] for i in closest[:recite]]
     first: Verdict | None = None
     for cites in tries:
@@ -187,7 +191,7 @@ def _direct_answer(
     question: str, evidence: Sequence[Evidence], closest: Sequence[int], checker: SupportChecker
 ) -> int | None:
     """Of the `closest` sentences, the one that best answers the question by itself, if the check passes it."""
-    scored = [(checker.answers(question, evidence[i].shown), i) for i in closest]
+    scored = [(checker.answers(question, evidence[i].shown), i) for i in closest if not evidence[i].asks]
     best, index = max(scored, default=(0.0, -1))
     return index if best >= checker.threshold else None
 

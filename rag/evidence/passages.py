@@ -34,6 +34,12 @@ class Evidence:
     author: str | None = None
 
     @property
+    def asks(self) -> bool:
+        """Whether the sentence is a question ("Readers asked: how long will it last?"): it states
+        nothing, so it supports no claim and answers nothing, however many words it shares."""
+        return self.text.rstrip(" \"'\u201d\u2019)]").endswith("?")
+
+    @property
     def shown(self) -> str:
         """The sentence as a checker sees it, with who published it ("according to X" needs that)."""
         return f"({self.label}) {self.text}"

@@ -72,6 +72,32 @@ def test_a_sentence_that_only_starts_like_a_heading_is_checked_as_a_claim() -> N
     assert checked.kept == [(senate, [0])]
 
 
+def test_a_quoted_question_supports_no_claim_even_when_the_model_says_yes() -> None:
+    asked = "Readers asked: did Ann Quill win the 2031 Zyxbridge marathon?"
+    checked = check("Ann Quill won the 2031 Zyxbridge marathon [1].", evidence(asked), FakeLLM(judge=lambda _: 1.0))
+    assert checked.kept == []
+    assert checked.removed[0].reason == "it cites a question, which states nothing"
+
+
+def test_a_claim_citing_a_question_moves_to_the_sentence_that_states_it() -> None:
+    asked = "Readers asked: did Ann Quill win the 2031 Zyxbridge marathon?"
+    checked = check("Ann Quill won the 2031 Zyxbridge marathon [1].", evidence(asked, WON))
+    assert checked.kept == [("Ann Quill won the 2031 Zyxbridge marathon.", [1])]
+
+
+def test_a_question_in_the_passages_is_never_given_as_the_answer() -> None:
+    asked = evidence("Who won the 2031 Zyxbridge marathon, readers asked?")
+    answer = finish(
+        "Who won?", NO_ANSWER, asked, checker(FakeLLM(judge=lambda _: 1.0)), FakeEmbedder(), "fake", UNCHECKED
+    )
+    assert not answer.answered
+    stated = evidence("Ann Quill won the 2031 Zyxbridge marathon.")
+    answer = finish(
+        "Who won?", NO_ANSWER, stated, checker(FakeLLM(judge=lambda _: 1.0)), FakeEmbedder(), "fake", UNCHECKED
+    )
+    assert answer.answered  # the same check gives a stating sentence as the answer
+
+
 def test_a_number_the_cited_text_lacks_is_refused_before_the_model_is_asked() -> None:
     llm = FakeLLM(judge=lambda _: 1.0)
     checked = check("Ann Quill won in 2 hours 7 minutes [1].", evidence(WON), llm)
