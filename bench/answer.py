@@ -47,9 +47,9 @@ class TimedLLM:
         self.name = inner.name
         self.first: float | None = None
 
-    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: list[Message], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
         started = time.perf_counter()
-        for piece in self.inner.stream(messages, max_tokens):
+        for piece in self.inner.stream(messages, max_tokens, grammar):
             if self.first is None:
                 self.first = time.perf_counter() - started
             yield piece

@@ -9,7 +9,7 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from rag.answer.compose import answer_start, build_messages, finish, retrieval_only
+from rag.answer.compose import answer_grammar, answer_start, build_messages, finish, retrieval_only
 from rag.core.citations import Answer
 from rag.core.config import Settings
 from rag.core.errors import RagError
@@ -131,7 +131,7 @@ class Pipeline:
             yield Reading(tuple(evidence))
         model = self.llm.name
         try:
-            draft = (yield from self._generate(build_messages(question, evidence))) if evidence else ""
+            draft = (yield from self._generate(build_messages(question, evidence), len(evidence))) if evidence else ""
             answer = finish(question, draft, evidence, self.checker, self.embedder, model, self.settings.answer)
         except LLMUnavailable as exc:
             # Retrieval still works: show the evidence itself rather than fail the question.
@@ -140,10 +140,12 @@ class Pipeline:
         answer.seconds = round(time.perf_counter() - started, 3)
         yield answer
 
-    def _generate(self, messages: list[Message]) -> Generator[str, None, str]:
+    def _generate(self, messages: list[Message], sentences: int) -> Generator[str, None, str]:
         """Stream the reply's answer line to the caller as it is generated; return the whole reply."""
+        rules = self.settings.answer
+        grammar = answer_grammar(sentences, rules.max_claims) if rules.constrained else None
         reply, answer_at, streamed = "", -1, 0
-        for piece in self.llm.stream(messages, self.settings.answer.max_tokens):
+        for piece in self.llm.stream(messages, rules.max_tokens, grammar):
             reply += piece
             if answer_at < 0:
                 answer_at = answer_start(reply)

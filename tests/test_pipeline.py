@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from rag.answer.compose import answer_grammar
 from rag.core.citations import Answer, strip_markers
-from rag.core.config import Settings
+from rag.core.config import Answering, Settings
 from rag.core.errors import RagError
 from rag.evidence.passages import Reading
 from rag.models.embedding import FakeEmbedder
@@ -157,6 +158,17 @@ def test_stream_can_show_the_passages_before_the_draft(fake_pipeline: Pipeline, 
     )
 
 
+def test_the_draft_is_generated_under_the_reply_grammar_of_its_passages(settings: Settings) -> None:
+    for constrained in (True, False):
+        llm = FakeLLM(["Sentences: [1]\nAnswer: Some words [1]."])
+        pipeline = Pipeline(
+            settings.model_copy(update={"answer": Answering(constrained=constrained)}), embedder=FakeEmbedder(), llm=llm
+        )
+        pipeline.ask(QUESTION)
+        grammar = answer_grammar(len(pipeline.evidence(QUESTION)), Answering().max_claims) if constrained else None
+        assert llm.grammars == [grammar]
+
+
 def test_date_filter_keeps_only_dated_articles_in_range(fake_pipeline: Pipeline) -> None:
     evidence = fake_pipeline.evidence(QUESTION, since="2025-03-01", until="2025-03-31")
     assert evidence and {e.source for e in evidence} == {"001_8a2a514bf6660ac7.txt"}
@@ -199,7 +211,7 @@ class FakeDownLLM:
 
     name = "fake-down"
 
-    def stream(self, messages: list[dict[str, str]], max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
         raise LLMUnavailable("Cannot reach the LLM server at http://127.0.0.1:9/v1/chat/completions: refused")
         yield ""
 

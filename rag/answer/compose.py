@@ -35,6 +35,25 @@ def build_messages(question: str, evidence: Sequence[Evidence]) -> list[Message]
     return [{"role": "system", "content": load_prompt("answer_system.txt")}, {"role": "user", "content": user}]
 
 
+def answer_grammar(count: int, claims: int) -> str:
+    """The reply format as a GBNF grammar: "Sentences: none", or the cited numbers and then one to
+    `claims` answer parts, each ending in citations of passage sentences 1 to `count`.
+
+    Generated under it, a reply cannot cite a sentence the passages lack, leave a part uncited,
+    or run on past the answer; it ends where the grammar does.
+    """
+    numbers = " | ".join(f'"{n}"' for n in range(count, 0, -1))  # longest first
+    more = "".join(' (" " claim' for _ in range(claims - 1)) + ")?" * (claims - 1)
+    return "\n".join(
+        [
+            f'root ::= "Sentences: " ("none" | cites "\\nAnswer: " claim{more})',
+            'cites ::= ("[" number "]")+',
+            f"number ::= {numbers}",
+            'claim ::= [^\\n\\[\\]]+ cites "."?',
+        ]
+    )
+
+
 _SENTENCES = re.compile(r"^\s*Sentences:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 _ANSWER = re.compile(r"^\s*Answer:\s*", re.IGNORECASE | re.MULTILINE)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import threading
@@ -20,7 +21,9 @@ class LLM(Protocol):
 
     name: str
 
-    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]: ...
+    def stream(self, messages: list[Message], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
+        """`grammar` (GBNF) bounds what the reply can be, where the backend supports it."""
+        ...
 
     def p_yes(self, messages: list[Message]) -> float:
         """The probability that the reply to `messages` is yes rather than no."""
@@ -66,7 +69,7 @@ class LlamaCppLLM:
             verbose=False,
         )
 
-    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: list[Message], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
         # One generation at a time: llama.cpp contexts are not thread-safe, and the lock keeps
         # the KV cache of the shared prompt prefix warm for the next request.
         with self._lock:
@@ -85,6 +88,7 @@ class LlamaCppLLM:
                 seed=0,
                 stream=True,
                 stop=["<|im_end|>", "<|endoftext|>"],
+                grammar=_grammar(grammar),
             )
             reply = []
             for chunk in chunks:
@@ -110,6 +114,16 @@ class LlamaCppLLM:
                     self._scorer = second_context(self._load(), self._settings.llm_check_context)
             head = chatml_tokens(self._scorer, messages[:1], reply=False) if messages[0]["role"] == "system" else []
             return yes_probability(self._scorer, chatml_tokens(self._scorer, messages), len(head))
+
+
+@functools.lru_cache(maxsize=64)
+def _grammar(text: str | None) -> Any:
+    """The compiled GBNF grammar (llama.cpp checks every sampled token against it), or None."""
+    if text is None:
+        return None
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(text, verbose=False)
 
 
 def second_context(llama: Any, context: int) -> Any:
@@ -217,7 +231,9 @@ class OpenAICompatibleLLM:
         self._api_key = api_key
         self._timeout = timeout
 
-    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: list[Message], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
+        """The server's reply; `grammar` is not sent (the OpenAI API has no field for it), so the
+        answer's format is checked after the reply, as for any model."""
         import httpx
 
         body = {"model": self.name, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0, "stream": True}
@@ -263,10 +279,12 @@ class FakeLLM:
         self.replies = list(replies)
         self.prompts: list[list[Message]] = []
         self.checks: list[list[Message]] = []
+        self.grammars: list[str | None] = []
         self.judge = judge
 
-    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: list[Message], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
         self.prompts.append(messages)
+        self.grammars.append(grammar)
         reply = self.replies.pop(0) if self.replies else ""
         for i, word in enumerate(reply.split(" ")):
             yield word if i == 0 else " " + word

@@ -1,6 +1,6 @@
 """From a model draft to cited sentences, with the fake model's yes/no (`fake_word_judge`)."""
 
-from rag.answer.compose import build_messages, check_draft, finish, variants
+from rag.answer.compose import answer_grammar, build_messages, check_draft, finish, variants
 from rag.core.config import Answering
 from rag.evidence.passages import Evidence
 from rag.models.embedding import FakeEmbedder
@@ -70,6 +70,16 @@ def test_a_sentence_that_only_starts_like_a_heading_is_checked_as_a_claim() -> N
     senate = "Passage from the Zyxbridge senate is expected before the 2031 recess."
     checked = check(f"{senate} [1]", evidence(senate), FakeLLM(judge=lambda _: 1.0))
     assert checked.kept == [(senate, [0])]
+
+
+def test_the_reply_grammar_numbers_only_the_passage_sentences_and_compiles_in_llama_cpp() -> None:
+    from llama_cpp import LlamaGrammar
+
+    grammar = answer_grammar(12, 3)
+    numbers = grammar.split("number ::= ")[1].splitlines()[0]
+    assert numbers.split(" | ") == [f'"{n}"' for n in range(12, 0, -1)]
+    assert grammar.count("claim") == 4  # the first part and at most two more
+    LlamaGrammar.from_string(grammar, verbose=False)  # raises on a grammar llama.cpp cannot parse
 
 
 def test_a_quoted_question_supports_no_claim_even_when_the_model_says_yes() -> None:

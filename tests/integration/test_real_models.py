@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.core.citations import Answer
+from rag.answer.compose import answer_grammar, build_messages
+from rag.core.citations import Answer, marker_numbers
 from rag.core.config import Settings
 from rag.core.errors import RagError
 from rag.models.embedding import SentenceTransformerEmbedder
@@ -158,6 +160,21 @@ def test_the_claim_checks_share_the_answering_model(answering: Pipeline, local_l
     assert yes_probability(shared, chatml_tokens(shared, messages)) == yes_probability(
         alone, chatml_tokens(alone, messages)
     )
+
+
+REPLY = re.compile(r"Sentences: (none|(\[\d+\])+\nAnswer: [^\n\[\]]+(\[\d+\])+\.?( [^\n\[\]]+(\[\d+\])+\.?){0,2})")
+
+
+def test_the_draft_is_written_in_the_reply_format_citing_only_passage_sentences(
+    answering: Pipeline, local_llm: LlamaCppLLM
+) -> None:
+    evidence = answering.evidence(ASKED[3])
+    messages = build_messages(ASKED[3], evidence)
+    reply = "".join(local_llm.stream(messages, 160, answer_grammar(len(evidence), 3)))
+    assert REPLY.fullmatch(reply), reply
+    assert all(1 <= n <= len(evidence) for n in marker_numbers(reply)), reply
+    forced = "".join(local_llm.stream(messages, 160, 'root ::= "Sentences: none"'))
+    assert forced == "Sentences: none"  # the grammar reaches the sampler, whatever the model would say
 
 
 def test_either_store_gives_the_answer_questions_the_same_passages(pipeline: Pipeline, answering: Pipeline) -> None:
