@@ -38,7 +38,7 @@ import numpy as np
 from llama_index.core import QueryBundle
 from tqdm import tqdm
 
-from bench.common import machine, percentile, questions, verdict
+from bench.common import machine, peak_rss_mb, percentile, questions, verdict
 from rag.articles.chunking import chunk_article
 from rag.articles.documents import iter_article_paths, read_article
 from rag.core.config import PROJECT_DIR, Settings
@@ -126,7 +126,10 @@ vector = embedder.embed([question])[0]
 loaded = time.perf_counter()
 retriever = Retriever(Index(settings), embedder, settings)
 retriever.retrieve(question, vector, settings.retrieval.top_k)
-print(json.dumps({"start_s": loaded - started, "first_s": time.perf_counter() - loaded}))
+first = time.perf_counter() - loaded
+import resource
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"start_s": loaded - started, "first_s": first, "rss_mb": rss}))
 """
 
 
@@ -154,7 +157,17 @@ def time_calls(fn: Callable[[T], object], items: Sequence[T], repeat: int) -> li
     return times
 
 
-def run(sizes: list[int], chroma_url: str | None = None, repeat: int = 2) -> dict[int, dict[str, float]]:
+def server_rss_mb(pid: int | None) -> float | None:
+    """The Chroma server's resident set size now, and its peak, in MB (Linux /proc), when its pid is given."""
+    if pid is None:
+        return None
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def run(
+    sizes: list[int], chroma_url: str | None = None, repeat: int = 2, server_pid: int | None = None
+) -> dict[int, dict[str, float]]:
     print(f"# Retrieval ({machine()})")
     results: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -210,7 +223,10 @@ def run(sizes: list[int], chroma_url: str | None = None, repeat: int = 2) -> dic
                 "manifest_p50": percentile(manifest, 50),
                 "dense_p50": percentile(dense, 50),
                 "bm25_p50": percentile(lexical, 50),
+                "rss_mb": peak_rss_mb(),
+                "fresh_rss_mb": fresh["rss_mb"],
             }
+            server = server_rss_mb(server_pid)
             results[size] = row
             print(
                 f"{size:>7} chunks: ours p50 {row['ours_p50']:6.1f} ms p95 {row['ours_p95']:6.1f} ms | "
@@ -222,7 +238,10 @@ def run(sizes: list[int], chroma_url: str | None = None, repeat: int = 2) -> dic
                 f"{'':>16}fresh process, first question retrieved after {row['fresh_s']:.1f} s (imports and encoder "
                 f"{fresh['start_s']:.1f} s, then index, saved BM25 and retrieval {fresh['first_s']:.1f} s; "
                 f"{fresh['wall_s']:.1f} s with Python's start and exit) "
-                f"vs building BM25 in this one {first / 1000:.1f} s",
+                f"vs building BM25 in this one {first / 1000:.1f} s\n"
+                f"{'':>16}peak RSS: this process {row['rss_mb']:.0f} MB (the index, BM25, the encoder and the "
+                f"bench's own vectors), the fresh process {row['fresh_rss_mb']:.0f} MB"
+                + (f", the Chroma server {server:.0f} MB" if server is not None else ""),
                 flush=True,
             )
         embed = time_calls(lambda q: embedder.embed([q]), list(qs), 1)
@@ -256,8 +275,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated collection sizes")
     parser.add_argument("--repeat", type=int, default=2, help="passes over the questions at each size")
     parser.add_argument("--chroma-url", help="measure against a Chroma server instead of the embedded store")
+    parser.add_argument("--server-pid", type=int, help="the Chroma server's process id, to report its peak memory")
     args = parser.parse_args()
-    run([int(s) for s in args.sizes.split(",")], args.chroma_url, args.repeat)
+    run([int(s) for s in args.sizes.split(",")], args.chroma_url, args.repeat, args.server_pid)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 The model drafts sentences that cite numbered passage sentences. Each draft sentence is kept only
 when what it cites states it (`rag.verify.support`); a sentence whose own citations fail is tried
 against the passage sentences closest to it in meaning, so a model that cites the sentence next
-to the right one still lands on the right one. When nothing survives, or the model declines,
+to the right one still lands on the right one, and each try may add the neighbouring sentences
+that name who "he" is. When the answer gives a figure, a passage sentence that answers with
+another value of it is quoted too. When nothing survives, or the model declines,
 the closest sentences are checked for whether they answer the question by themselves: the
 reader then gets that sentence, quoted, rather than a refusal that shows the answer underneath.
 """
@@ -24,6 +26,7 @@ from rag.evidence.passages import Evidence, is_heading, passages_text
 from rag.models.embedding import Embedder
 from rag.models.llm import Message
 from rag.models.prompts import NO_ANSWER, as_data, load_prompt
+from rag.verify.roles import names
 from rag.verify.support import SupportChecker, Verdict
 
 Kept = list[tuple[str, list[int]]]
@@ -138,11 +141,21 @@ def _cite(
     embedder: Embedder,
     recite: int,
 ) -> tuple[list[int] | None, Verdict]:
-    """The citations a claim keeps (None when nothing supports it), and the first verdict."""
-    tries = [marked] if marked else []
+    """The citations a claim keeps (None when nothing supports it), and the first verdict.
+
+    Each set of sentences is tried alone; then, when the claim names someone they do not, each is
+    tried with the sentence next to it in its article that does: "He added that ..." states a claim about
+    Merz only with the sentence before it, and a quote split at its first full stop is attributed
+    in the sentence after it. The neighbours a claim needed are cited with it, so the reader sees
+    what the check read.
+    """
     ranked = np.argsort(-(vectors @ embedder.embed([claim])[0]))
     closest = [int(i) for i in ranked if int(i) not in marked and not evidence[int(i)].asks]
-    tries += [[i] for i in closest[:recite]]
+    named = names(claim)
+    tries = ([marked] if marked else []) + [[i] for i in closest[:recite]]
+    for cites in list(tries):  # a sentence that states the claim by itself is cited before any context
+        if context := naming_neighbours(named, cites, evidence):
+            tries.append(sorted({*cites, *context}))
     first: Verdict | None = None
     for cites in tries:
         cited = [evidence[i] for i in cites]
@@ -152,6 +165,26 @@ def _cite(
             return cites, verdict
         first = first or verdict
     return None, first or Verdict(False, 0.0, "it cites nothing")
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def naming_neighbours(named: set[str], cites: Sequence[int], evidence: Sequence[Evidence]) -> list[int]:
+    """For each cited sentence, the one sentence right next to it in its article that names someone
+    of `named` whom the cited sentences do not: the one before it (where "he" is usually named), else
+    the one after it (where a quote is attributed). Questions are left out."""
+    unnamed = named - words(" ".join(evidence[i].text for i in cites))
+    found: list[int] = []
+    for i in cites:
+        before = [j for j, e in enumerate(evidence) if e.end <= evidence[i].start and e.is_next_to(evidence[i])]
+        after = [j for j, e in enumerate(evidence) if e.start >= evidence[i].end and e.is_next_to(evidence[i])]
+        for j in before + after:
+            if j not in cites and not evidence[j].asks and unnamed & words(evidence[j].text):
+                found.append(j)
+                break
+    return found
 
 
 def finish(
@@ -193,7 +226,11 @@ def finish(
             answer.removed = checked.removed
             return answer
         checked.kept.append((evidence[direct].text, [direct]))
-    text, order = renumber(checked.kept + variants(checked.kept, evidence, rules.variant_ratio))
+    notes = variants(checked.kept, evidence, rules.variant_ratio)
+    notes += other_figures(
+        question, checked.kept + notes, evidence, closest, checker, rules.figure_candidates, rules.min_answers
+    )
+    text, order = renumber(checked.kept + notes)
     citations = [evidence[index].citation(n) for n, index in enumerate(order, 1)]
     return Answer(
         question=question,
@@ -234,6 +271,54 @@ def variants(kept: Kept, evidence: Sequence[Evidence], ratio: float) -> Kept:
             if changed is not None and changed & said:
                 notes.append((f"Another source gives a different account: {other.text}", [j]))
     return notes
+
+
+def other_figures(
+    question: str,
+    kept: Kept,
+    evidence: Sequence[Evidence],
+    closest: Sequence[int],
+    checker: SupportChecker,
+    limit: int,
+    floor: float,
+) -> Kept:
+    """Passage sentences that answer the question with another figure of what the answer counts.
+
+    "Russia controls almost 20% of Ukraine" and, in another passage, "Ukraine has lost about 11%
+    of its land": the answer that gives one is quoted the other too. A candidate gives a figure
+    of the same kind as one the answer states (the word after the number: 11% and 20%, 30 days
+    and 50 days) with another value; the `limit` closest to the question are each asked whether
+    they answer it, and quoted at the answer check's own `floor` (`answer.min_answers`): a figure
+    that answers the question as well as an answer must.
+    """
+    said = figures(" ".join(claim for claim, _ in kept))
+    used = {i for _, cites in kept for i in cites}
+    found: Kept = []
+    candidates = [
+        i
+        for i in closest
+        if i not in used
+        and not evidence[i].asks
+        and any(values - said[unit] for unit, values in figures(evidence[i].text).items() if unit in said)
+    ]
+    for i in candidates[:limit]:
+        if checker.answers(question, evidence[i].shown) >= floor:
+            found.append((f"Another figure is reported: {evidence[i].text}", [i]))
+    return found
+
+
+_FIGURE = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)*)(?:\s*|-)(%|per ?cent\b|[^\W\d_]+)", re.IGNORECASE)
+
+
+def figures(text: str) -> dict[str, set[str]]:
+    """The figures a text writes in digits, by the word after them: "about 11% of its land" and
+    "11 percent" give {"%": {"11"}}, "a 30-day ceasefire" and "30 days" {"day": {"30"}}."""
+    found: dict[str, set[str]] = {}
+    for value, unit in _FIGURE.findall(text):
+        unit = unit.lower()
+        unit = "%" if unit.replace(" ", "") == "percent" else unit.removesuffix("s")
+        found.setdefault(unit, set()).add(value.replace(",", ""))
+    return found
 
 
 def _changed_words(a: str, b: str, ratio: float) -> set[str] | None:

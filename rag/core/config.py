@@ -141,6 +141,12 @@ class Answering(BaseModel):
     direct_candidates: int = Field(
         2, ge=0, description="Sentences closest to the question checked for a direct answer before refusing."
     )
+    figure_candidates: int = Field(
+        2,
+        ge=0,
+        description="Passage sentences, closest to the question first, that give another value of a figure the "
+        "answer states and are asked whether they answer the question too (one model call each; 0 switches off).",
+    )
     closest_shown: int = Field(3, ge=0, description="Closest sentences shown with a refusal.")
     variant_ratio: float = Field(
         0.75,

@@ -16,6 +16,8 @@ from rag.core.citations import Citation
 from rag.models.prompts import as_data as clean
 from rag.retrieve.hybrid import RetrievedChunk
 
+_ADJACENT_GAP = 4  # characters between two consecutive sentences: a space, or a blank line with its \r\n
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -38,6 +40,12 @@ class Evidence:
         """Whether the sentence is a question ("Readers asked: how long will it last?"): it states
         nothing, so it supports no claim and answers nothing, however many words it shares."""
         return self.text.rstrip(" \"'\u201d\u2019)]").endswith("?")
+
+    def is_next_to(self, other: Evidence) -> bool:
+        """Whether the two sentences follow one another in their article, with only a line break or
+        spaces between them (offsets of the same file)."""
+        gap = self.start - other.end if self.start >= other.end else other.start - self.end
+        return self.source == other.source and 0 <= gap <= _ADJACENT_GAP
 
     @property
     def shown(self) -> str:

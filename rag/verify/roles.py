@@ -70,6 +70,13 @@ def role_conflict(claim: str, evidence: Sequence[str]) -> str | None:
     return None
 
 
+def names(text: str) -> set[str]:
+    """The words of the names a text uses, lower-cased: "Chancellor Friedrich Merz said" gives
+    chancellor, friedrich, merz. A name the tagger does not know is often tagged a noun, so a
+    capitalised noun counts too."""
+    return {t.lower_ for t in parser()(text) if t.pos_ == "PROPN" or (t.pos_ == "NOUN" and t.text[:1].isupper())}
+
+
 def _name(token: Any) -> str:
     """A doer as written: the word with the compound words of its name ("Bo Reed", not "Reed")."""
     words = [t for t in token.subtree if t.i == token.i or (t.head.i == token.i and t.dep_ in ("compound", "flat"))]

@@ -1,6 +1,6 @@
 """From a model draft to cited sentences, with the fake model's yes/no (`fake_word_judge`)."""
 
-from rag.answer.compose import answer_grammar, build_messages, check_draft, finish, variants
+from rag.answer.compose import answer_grammar, build_messages, check_draft, figures, finish, variants
 from rag.core.config import Answering
 from rag.evidence.passages import Evidence
 from rag.models.embedding import FakeEmbedder
@@ -108,6 +108,44 @@ def test_a_question_in_the_passages_is_never_given_as_the_answer() -> None:
     assert answer.answered  # the same check gives a stating sentence as the answer
 
 
+def article(*texts: str, gap: str = " ") -> list[Evidence]:
+    """Consecutive sentences of one file, at their offsets in `gap.join(texts)`."""
+    found, start = [], 0
+    for text in texts:
+        found.append(Evidence("a.txt", start, start + len(text), text, None, None, None, 1.0))
+        start += len(text) + len(gap)
+    return found
+
+
+NAMED = "Race director Cy Moss praised the 2031 Zyxbridge marathon winner Ann Quill."
+HE_SAID = "He said the course record would stand for years."
+
+
+def test_a_claim_about_he_is_kept_with_the_sentence_before_that_names_him() -> None:
+    llm = FakeLLM()
+    checked = check("Cy Moss said the course record would stand for years [2].", article(NAMED, HE_SAID, WEATHER), llm)
+    assert checked.kept == [("Cy Moss said the course record would stand for years.", [0, 1])]  # not the weather
+    assert len(llm.checks) == 3  # the cited sentence, the closest other one, then the first with its neighbour
+    again = "Cy Moss also thanked the volunteers."
+    checked = check("Cy Moss said the course record would stand for years [2].", article(NAMED, HE_SAID, again))
+    assert checked.kept[0][1] == [0, 1]  # one neighbour is enough: the one before, where "he" is named
+
+
+def test_a_quote_split_at_its_full_stop_is_read_with_its_attribution_after_it() -> None:
+    quote = ['"The course record will stand for years.', 'It was a perfect day," said race director Cy Moss.']
+    checked = check("Cy Moss said the course record will stand for years [1].", article(*quote, gap="\r\n"))
+    assert checked.kept == [("Cy Moss said the course record will stand for years.", [0, 1])]
+
+
+def test_sentences_of_other_files_or_further_apart_are_not_neighbours() -> None:
+    later = len(NAMED) + 40  # another sentence lies between them
+    apart = [*article(NAMED), Evidence("a.txt", later, later + len(HE_SAID), HE_SAID, None, None, None, 1.0)]
+    for found in (apart, evidence(NAMED, HE_SAID)):
+        assert not found[1].is_next_to(found[0])
+        checked = check("Cy Moss said the course record would stand for years [2].", found)
+        assert checked.kept == []
+
+
 def test_a_number_the_cited_text_lacks_is_refused_before_the_model_is_asked() -> None:
     llm = FakeLLM(judge=lambda _: 1.0)
     checked = check("Ann Quill won in 2 hours 7 minutes [1].", evidence(WON), llm)
@@ -153,6 +191,39 @@ def test_variants_quote_the_other_source_where_the_answer_relies_on_the_changed_
     notes = variants([("Ann Quill won the marathon.", [0])], found, RATIO)
     assert notes == [(f"Another source gives a different account: {other}", [1])]
     assert variants([("The marathon had a course record.", [0])], found, RATIO) == []  # not where they differ
+
+
+SHARE = "The survey found that 62% of Zyxbridge runners train in the hills."
+OTHER_SHARE = "A club poll put the share of Zyxbridge runners who train in the hills at 48 percent."
+UNRELATED_SHARE = "Ticket prices rose 48% this year."
+
+
+def test_another_figure_of_what_the_answer_counts_is_quoted_when_it_answers_the_question() -> None:
+    found = evidence(SHARE, WEATHER, OTHER_SHARE, UNRELATED_SHARE)
+    question = "What share of Zyxbridge runners train in the hills?"
+    draft = "Sentences: [1]\nAnswer: 62% of Zyxbridge runners train in the hills [1]."
+
+    def judge(messages: list) -> float:  # type: ignore[type-arg]
+        return 0.0 if "Ticket" in messages[-1]["content"] else 1.0
+
+    llm = FakeLLM(judge=judge)
+    answer = finish(question, draft, found, checker(llm), FakeEmbedder(), "fake", CHECKED)
+    assert answer.text == (
+        f"62% of Zyxbridge runners train in the hills [1]. Another figure is reported: {OTHER_SHARE[:-1]} [2]."
+    )
+    assert [c.quote for c in answer.citations] == [SHARE, OTHER_SHARE]
+    asked = [m[-1]["content"] for m in llm.checks if "Question: " in m[-1]["content"]]
+    assert len(asked) == 3 and not any(WEATHER in a for a in asked)  # the answer check, then the two with a %
+    alone = finish(
+        question, draft, found, checker(llm), FakeEmbedder(), "fake", Answering(min_answers=0.5, figure_candidates=0)
+    )
+    assert alone.text == "62% of Zyxbridge runners train in the hills [1]."
+
+
+def test_figures_are_read_by_the_word_that_follows_them() -> None:
+    assert figures("about 11% of its land, or 11 per cent") == {"%": {"11"}}
+    assert figures("a 30-day ceasefire, then 50 days") == {"day": {"30", "50"}}
+    assert figures("600,000 troops in 2022.") == {"troop": {"600000"}}
 
 
 def test_a_sentence_from_an_unrelated_report_is_not_a_variant() -> None:
