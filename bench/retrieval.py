@@ -158,7 +158,7 @@ def time_calls(fn: Callable[[T], object], items: Sequence[T], repeat: int) -> li
 
 
 def server_rss_mb(pid: int | None) -> float | None:
-    """The Chroma server's resident set size now, and its peak, in MB (Linux /proc), when its pid is given."""
+    """The Chroma server's peak resident set size in MB (Linux /proc), when its pid is given."""
     if pid is None:
         return None
     status = Path(f"/proc/{pid}/status").read_text()

@@ -168,6 +168,7 @@ def _cite(
 
 
 def words(text: str) -> set[str]:
+    """A text's words, lower-cased."""
     return set(re.findall(r"\w+", text.lower()))
 
 
@@ -302,7 +303,7 @@ def other_figures(
         and any(values - said[unit] for unit, values in figures(evidence[i].text).items() if unit in said)
     ]
     for i in candidates[:limit]:
-        if checker.answers(question, evidence[i].shown) >= floor:
+        if floor <= 0 or checker.answers(question, evidence[i].shown) >= floor:
             found.append((f"Another figure is reported: {evidence[i].text}", [i]))
     return found
 
