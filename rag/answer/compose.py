@@ -145,7 +145,7 @@ def _cite(
 
     Each set of sentences is tried alone; then, when the claim names someone they do not, each is
     tried with the sentence next to it in its article that does: "He added that ..." states a claim about
-    Merz only with the sentence before it, and a quote split at its first full stop is attributed
+    the mayor only with the sentence before it, which names him, and a quote split at its first full stop is attributed
     in the sentence after it. The neighbours a claim needed are cited with it, so the reader sees
     what the check read.
     """
@@ -285,8 +285,8 @@ def other_figures(
 ) -> Kept:
     """Passage sentences that answer the question with another figure of what the answer counts.
 
-    "Russia controls almost 20% of Ukraine" and, in another passage, "Ukraine has lost about 11%
-    of its land": the answer that gives one is quoted the other too. A candidate gives a figure
+    "The club owns almost 20% of the league" and, in another passage, "about 11% of the league's
+    shares are the club's": the answer that gives one is quoted the other too. A candidate gives a figure
     of the same kind as one the answer states (the word after the number: 11% and 20%, 30 days
     and 50 days) with another value; the `limit` closest to the question are each asked whether
     they answer it, and quoted at the answer check's own `floor` (`answer.min_answers`): a figure
@@ -313,7 +313,7 @@ _FIGURE = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)*)(?:\s*|-)(%|per ?cent\b|[^\W\
 
 def figures(text: str) -> dict[str, set[str]]:
     """The figures a text writes in digits, by the word after them: "about 11% of its land" and
-    "11 percent" give {"%": {"11"}}, "a 30-day ceasefire" and "30 days" {"day": {"30"}}."""
+    "11 percent" give {"%": {"11"}}, "a 30-day deadline" and "30 days" {"day": {"30"}}."""
     found: dict[str, set[str]] = {}
     for value, unit in _FIGURE.findall(text):
         unit = unit.lower()
