@@ -71,8 +71,8 @@ def role_conflict(claim: str, evidence: Sequence[str]) -> str | None:
 
 
 def names(text: str) -> set[str]:
-    """The words of the names a text uses, lower-cased: "Chancellor Friedrich Merz said" gives
-    chancellor, friedrich, merz. A name the tagger does not know is often tagged a noun, so a
+    """The words of the names a text uses, lower-cased: "Mayor Ana Ortiz said" gives
+    mayor, ana, ortiz. A name the tagger does not know is often tagged a noun, so a
     capitalised noun counts too."""
     return {t.lower_ for t in parser()(text) if t.pos_ == "PROPN" or (t.pos_ == "NOUN" and t.text[:1].isupper())}
 
