@@ -127,8 +127,8 @@ loaded = time.perf_counter()
 retriever = Retriever(Index(settings), embedder, settings)
 retriever.retrieve(question, vector, settings.retrieval.top_k)
 first = time.perf_counter() - loaded
-import resource
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not getrusage: Linux carries the parent's peak into a child's ru_maxrss across fork and exec
+rss = int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
 print(json.dumps({"start_s": loaded - started, "first_s": first, "rss_mb": rss}))
 """
 
