@@ -101,6 +101,8 @@ class Outcome:
     sources: list[str] = field(default_factory=list)
     claims: list[dict[str, Any]] = field(default_factory=list)
     answer_check: float | None = None  # the system's own P(yes) that its cited sentences answer
+    draft: str = ""  # what the system streamed before its answer (for ours: the model's draft)
+    removed: list[dict[str, str]] = field(default_factory=list)  # draft sentences its own checks removed, and why
 
 
 def evaluate(
@@ -118,11 +120,13 @@ def evaluate(
         started = time.perf_counter()
         first: float | None = None
         answer: Answer | None = None
+        draft = ""
         for event in system.answer(q.question):
             if isinstance(event, Answer):
                 answer = event
-            elif isinstance(event, str) and first is None:
-                first = time.perf_counter() - started
+            elif isinstance(event, str):
+                first = time.perf_counter() - started if first is None else first
+                draft += event
         seconds = time.perf_counter() - started
         assert answer is not None
         missing = missing_facts(answer.text, q.facts) if answer.answered else [g[0] for g in q.facts]
@@ -152,6 +156,8 @@ def evaluate(
                 first_token_seconds=None if first is None else round(first, 3),
                 sources=[c.source for c in answer.citations],
                 claims=[asdict(c) for c in support.claims] if support else [],
+                draft=draft,
+                removed=[r.model_dump() for r in answer.removed],
             )
         )
     return outcomes

@@ -22,11 +22,11 @@ import numpy as np
 from rag.articles.chunking import split_sentences
 from rag.core.citations import Answer, Removed, marker_numbers, normalise_markers, renumber, strip_markers
 from rag.core.config import Answering
-from rag.evidence.passages import Evidence, is_heading, passages_text
+from rag.evidence.passages import HEADING, Evidence, is_heading, passages_text
 from rag.models.embedding import Embedder
 from rag.models.llm import Message
 from rag.models.prompts import NO_ANSWER, as_data, load_prompt
-from rag.verify.roles import names
+from rag.verify.roles import names, unframed
 from rag.verify.support import SupportChecker, Verdict
 
 Kept = list[tuple[str, list[int]]]
@@ -117,6 +117,7 @@ def check_draft(
         if is_heading(claim, evidence):
             removed.append(Removed(sentence=claim, reason="it repeats a passage's heading, not what a sentence says"))
             continue
+        claim = unframed(claim, HEADING.split()[0].lower()) or claim  # "The passage from X states that ..."
         numbers = dict.fromkeys(marker_numbers(sentence))
         marked = [n - 1 for n in numbers if 1 <= n <= len(evidence) and not evidence[n - 1].asks]
         cites, verdict = _cite(question, claim, marked, evidence, checker, vectors, embedder, rules.recite_candidates)

@@ -77,6 +77,51 @@ def names(text: str) -> set[str]:
     return {t.lower_ for t in parser()(text) if t.pos_ == "PROPN" or (t.pos_ == "NOUN" and t.text[:1].isupper())}
 
 
+def unframed(claim: str, noun: str) -> str | None:
+    """What a claim says once a frame naming the evidence itself is taken off, or None.
+
+    An answer sometimes talks about what it was shown: "The report from the Daily Post states that
+    the council approved the budget", "According to the report, the council approved it". Its
+    cited sentence states the clause, not the frame, so the clause is what is checked. `noun`
+    is the word the prompt introduces its evidence with ("report" above): a frame is the main
+    verb's subject, or a phrase hanging from the main verb, that holds that word.
+    """
+    if noun not in claim.lower():
+        return None
+    doc = parser()(" ".join(claim.split()))
+    root = next((t for t in doc if t.dep_ == "ROOT"), None)
+    if root is None:
+        return None
+
+    def names_noun(token: Any) -> bool:
+        return any(t.lemma_.lower() == noun for t in token.subtree)
+
+    framed = any(c.dep_ in ("nsubj", "nsubjpass") and names_noun(c) for c in root.children)
+    if framed or root.lemma_.lower() == noun:
+        # the small parser sometimes reads "the passage from X states that ..." as a noun phrase
+        # with the clause hanging from "passage"; the clause then opens with its "that"
+        kinds = ("ccomp",) if framed else ("acl", "relcl", "ccomp")
+        clause = next(
+            (c for c in root.children if c.dep_ in kinds and (framed or any(m.dep_ == "mark" for m in c.children))),
+            None,
+        )
+        if clause is None:
+            return None
+        start = clause.left_edge.i + (clause.left_edge.dep_ == "mark")  # without its "that"
+        text = doc[start : clause.right_edge.i + 1].text
+    else:
+        frame = next((c for c in root.children if c.dep_ == "prep" and names_noun(c)), None)
+        if frame is None:
+            return None
+        cut = {t.i for t in frame.subtree}
+        cut |= {i for i in (frame.left_edge.i - 1, frame.right_edge.i + 1) if 0 <= i < len(doc) and doc[i].text == ","}
+        kept = [t for t in doc if t.i not in cut]
+        text = "".join(t.text + (t.whitespace_ or (" " if t.i + 1 in cut else "")) for t in kept)
+        text = " ".join(text.split()).removesuffix(" .")
+    text = text.rstrip(" .")
+    return text[:1].upper() + text[1:] + "." if text else None
+
+
 def _name(token: Any) -> str:
     """A doer as written: the word with the compound words of its name ("Bo Reed", not "Reed")."""
     words = [t for t in token.subtree if t.i == token.i or (t.head.i == token.i and t.dep_ in ("compound", "flat"))]

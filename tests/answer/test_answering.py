@@ -1,11 +1,14 @@
 """From a model draft to cited sentences, with the fake model's yes/no (`fake_word_judge`)."""
 
+import pytest
+
 from rag.answer.compose import answer_grammar, build_messages, check_draft, figures, finish, variants
 from rag.core.config import Answering
 from rag.evidence.passages import Evidence
 from rag.models.embedding import FakeEmbedder
 from rag.models.llm import FakeLLM
 from rag.models.prompts import NO_ANSWER
+from rag.verify.roles import unframed
 from rag.verify.support import SupportChecker
 
 WON = "Ann Quill won the 2031 Zyxbridge marathon in a course record of 2 hours 9 minutes."
@@ -70,6 +73,27 @@ def test_a_sentence_that_only_starts_like_a_heading_is_checked_as_a_claim() -> N
     senate = "Passage from the Zyxbridge senate is expected before the 2031 recess."
     checked = check(f"{senate} [1]", evidence(senate), FakeLLM(judge=lambda _: 1.0))
     assert checked.kept == [(senate, [0])]
+
+
+def test_a_claim_framed_as_what_a_passage_states_is_checked_and_given_without_the_frame() -> None:
+    found = [Evidence("0.txt", 0, len(WON), WON, None, "Wire", "2031-04-01", 1.0)]
+    checked = check("The passage from Wire states that Ann Quill won the 2031 Zyxbridge marathon [1].", found)
+    assert checked.kept == [("Ann Quill won the 2031 Zyxbridge marathon.", [0])]
+
+
+@pytest.mark.parametrize(
+    ("claim", "clause"),
+    [
+        ("The passage from Wire states that Bo Reed said he would run again.", "Bo Reed said he would run again."),
+        ("According to the passages, the race started at 9 am.", "The race started at 9 am."),
+        ("The race, according to the passage from Wire, started late.", "The race started late."),
+        ("The race started late, the passage says.", "The race started late."),
+        ("The passage of the bill was delayed.", None),
+        ("Bo Reed said that the race started late.", None),
+    ],
+)
+def test_a_frame_naming_the_passage_comes_off_and_nothing_else_does(claim: str, clause: str | None) -> None:
+    assert unframed(claim, "passage") == clause
 
 
 def test_the_reply_grammar_numbers_only_the_passage_sentences_and_compiles_in_llama_cpp() -> None:

@@ -97,3 +97,32 @@ def test_compare_baseline_without_its_packages_fails_at_once_saying_what_to_inst
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # as if the extra were not installed
     with pytest.raises(RagError, match=r"pip install -e '\.\[baseline\]'"):
         baseline.check_installed()
+
+
+class FakeRefusingSystem:
+    """A fake system: streams a draft, then refuses with the sentence its check removed."""
+
+    name = "fake"
+
+    def answer(self, question: str):  # type: ignore[no-untyped-def]
+        from rag.core.citations import Answer, Removed
+
+        yield "Bo Reed won "
+        yield "[1]."
+        removed = [Removed(sentence="Bo Reed won.", reason="the cited text does not state it (P(yes) 0.20)")]
+        yield Answer(
+            question=question, text="The articles do not answer this question.", answered=False, removed=removed
+        )
+
+    def ranked_sources(self, question: str, k: int) -> list[str]:
+        return []
+
+
+def test_an_outcome_keeps_the_streamed_draft_and_what_the_checks_removed() -> None:
+    from eval.run import Question, evaluate
+
+    q = Question(id="x1", question="Who won?", answerable=True, sources=[], facts=[["Ann"]], kind="single_fact")
+    (outcome,) = evaluate(FakeRefusingSystem(), [q], {}, None, k=10, progress=False)
+    assert outcome.draft == "Bo Reed won [1]."
+    assert outcome.removed == [{"sentence": "Bo Reed won.", "reason": "the cited text does not state it (P(yes) 0.20)"}]
+    assert not outcome.answered and outcome.first_token_seconds is not None
