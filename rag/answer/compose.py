@@ -117,7 +117,7 @@ def check_draft(
         if is_heading(claim, evidence):
             removed.append(Removed(sentence=claim, reason="it repeats a passage's heading, not what a sentence says"))
             continue
-        claim = unframed(claim, HEADING.split()[0].lower()) or claim  # "The passage from X states that ..."
+        claim = unframed(claim, HEADING) or claim  # "The passage from X states that ..."
         numbers = dict.fromkeys(marker_numbers(sentence))
         marked = [n - 1 for n in numbers if 1 <= n <= len(evidence) and not evidence[n - 1].asks]
         cites, verdict = _cite(question, claim, marked, evidence, checker, vectors, embedder, rules.recite_candidates)

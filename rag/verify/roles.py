@@ -77,15 +77,17 @@ def names(text: str) -> set[str]:
     return {t.lower_ for t in parser()(text) if t.pos_ == "PROPN" or (t.pos_ == "NOUN" and t.text[:1].isupper())}
 
 
-def unframed(claim: str, noun: str) -> str | None:
+def unframed(claim: str, heading: str) -> str | None:
     """What a claim says once a frame naming the evidence itself is taken off, or None.
 
     An answer sometimes talks about what it was shown: "The report from the Daily Post states that
     the council approved the budget", "According to the report, the council approved it". Its
-    cited sentence states the clause, not the frame, so the clause is what is checked. `noun`
-    is the word the prompt introduces its evidence with ("report" above): a frame is the main
-    verb's subject, or a phrase hanging from the main verb, that holds that word.
+    cited sentence states the clause, not the frame, so the clause is what is checked. `heading`
+    is how the prompt introduces its evidence ("Report from" above): a frame is the main verb's
+    subject, or a phrase hanging from the main verb, that holds the heading's noun with no
+    preposition but the heading's own ("the report of the committee" is something else).
     """
+    noun, _, preposition = heading.lower().partition(" ")
     if noun not in claim.lower():
         return None
     doc = parser()(" ".join(claim.split()))
@@ -94,10 +96,13 @@ def unframed(claim: str, noun: str) -> str | None:
         return None
 
     def names_noun(token: Any) -> bool:
-        return any(t.lemma_.lower() == noun for t in token.subtree)
+        return any(
+            t.lemma_.lower() == noun and all(c.lower_ == preposition for c in t.children if c.dep_ == "prep")
+            for t in token.subtree
+        )
 
     framed = any(c.dep_ in ("nsubj", "nsubjpass") and names_noun(c) for c in root.children)
-    if framed or root.lemma_.lower() == noun:
+    if framed or (root.lemma_.lower() == noun and names_noun(root)):
         # the small parser sometimes reads "the passage from X states that ..." as a noun phrase
         # with the clause hanging from "passage"; the clause then opens with its "that"
         kinds = ("ccomp",) if framed else ("acl", "relcl", "ccomp")

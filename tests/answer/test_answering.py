@@ -90,10 +90,12 @@ def test_a_claim_framed_as_what_a_passage_states_is_checked_and_given_without_th
         ("The race started late, the passage says.", "The race started late."),
         ("The passage of the bill was delayed.", None),
         ("Bo Reed said that the race started late.", None),
+        ("The race was moved after the passage of the road bill.", None),
+        ("The passage of the road bill showed that support was broad.", None),
     ],
 )
 def test_a_frame_naming_the_passage_comes_off_and_nothing_else_does(claim: str, clause: str | None) -> None:
-    assert unframed(claim, "passage") == clause
+    assert unframed(claim, "Passage from") == clause
 
 
 def test_the_reply_grammar_numbers_only_the_passage_sentences_and_compiles_in_llama_cpp() -> None:
