@@ -13,9 +13,10 @@ reader then gets that sentence, quoted, rather than a refusal that shows the ans
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from itertools import chain
 
 import numpy as np
 
@@ -152,13 +153,16 @@ def _cite(
     """
     ranked = np.argsort(-(vectors @ embedder.embed([claim])[0]))
     closest = [int(i) for i in ranked if int(i) not in marked and not evidence[int(i)].asks]
-    named = names(claim)
-    tries = ([marked] if marked else []) + [[i] for i in closest[:recite]]
-    for cites in list(tries):  # a sentence that states the claim by itself is cited before any context
-        if context := naming_neighbours(named, cites, evidence):
-            tries.append(sorted({*cites, *context}))
+    alone = ([marked] if marked else []) + [[i] for i in closest[:recite]]
+
+    def with_context() -> Iterator[list[int]]:  # parsed only once every sentence alone has failed
+        named = names(claim)
+        for cites in alone:
+            if context := naming_neighbours(named, cites, evidence):
+                yield sorted({*cites, *context})
+
     first: Verdict | None = None
-    for cites in tries:
+    for cites in chain(alone, with_context()):  # a sentence that states the claim by itself is cited first
         cited = [evidence[i] for i in cites]
         framing = " ".join([question, *(f"{e.label} {e.title or ''}" for e in cited)])
         verdict = checker.check(claim, [e.text for e in cited], [e.shown for e in cited], framing)

@@ -122,7 +122,7 @@ def unframed(claim: str, heading: str) -> str | None:
         cut |= {i for i in (frame.left_edge.i - 1, frame.right_edge.i + 1) if 0 <= i < len(doc) and doc[i].text == ","}
         kept = [t for t in doc if t.i not in cut]
         text = "".join(t.text + (t.whitespace_ or (" " if t.i + 1 in cut else "")) for t in kept)
-        text = " ".join(text.split()).removesuffix(" .")
+        text = " ".join(text.split())
     text = text.rstrip(" .")
     return text[:1].upper() + text[1:] + "." if text else None
 
