@@ -101,6 +101,7 @@ class Outcome:
     sources: list[str] = field(default_factory=list)
     claims: list[dict[str, Any]] = field(default_factory=list)
     answer_check: float | None = None  # the system's own P(yes) that its cited sentences answer
+    relevance: float | None = None  # the system's own P(yes) that its answer says what was asked
     draft: str = ""  # what the system streamed before its answer (for ours: the model's draft)
     removed: list[dict[str, str]] = field(default_factory=list)  # draft sentences its own checks removed, and why
 
@@ -144,6 +145,7 @@ def evaluate(
                 contested=bool(q.fake),
                 gave_fake=bool(q.fake) and answer.answered and not missing_facts(answer.text, q.fake),
                 answer_check=answer.answer_check,
+                relevance=answer.relevance,
                 abstained_right=answer.answered == q.answerable,
                 citations_verbatim=citations_verbatim(answer.citations, texts),
                 sentences=support.sentences if support else 0,

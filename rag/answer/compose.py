@@ -218,13 +218,18 @@ def finish(
     else:
         checked = check_draft(question, answer_part(draft), evidence, checker, vectors, embedder, rules)
         reason = "No sentence of the draft answer was stated by the sentences it cites."
-    score = None
+    score = relevance = None
     if checked.kept and rules.min_answers > 0:
         cited = sorted({i for _, cites in checked.kept for i in cites})
         score = checker.answers(question, [evidence[i].shown for i in cited])
         if score < rules.min_answers:
             checked = Checked([], checked.removed)
             reason = "The sentences the draft cites do not answer the question."
+    if checked.kept and rules.min_relevance > 0:
+        relevance = checker.addresses(question, " ".join(claim for claim, _ in checked.kept))
+        if relevance < rules.min_relevance:
+            checked = Checked([], checked.removed)
+            reason = "The answer the draft gives does not say what the question asks."
     if not checked.kept:
         direct = _direct_answer(question, evidence, closest[: rules.direct_candidates], checker)
         if direct is None:
@@ -246,6 +251,7 @@ def finish(
         removed=checked.removed,
         model=model,
         answer_check=score,
+        relevance=relevance,
     )
 
 

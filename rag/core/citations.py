@@ -63,6 +63,9 @@ class Answer(BaseModel):
     answer_check: float | None = Field(
         None, description="The model's P(yes) that the cited sentences give the answer to the question."
     )
+    relevance: float | None = Field(
+        None, description="The model's P(yes) that the answer's own words give what the question asks for."
+    )
 
 
 _GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:,|;|and|-|–)\s*\d+)+)\s*\]")

@@ -132,6 +132,13 @@ class Answering(BaseModel):
         description="The LLM's P(yes) that an answer's cited sentences answer the question, below which the "
         "answer is refused (0 switches the check off). 0.3 is the highest that cost no right answer on dev.",
     )
+    min_relevance: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="The LLM's P(yes) that the answer's words give what the question asks for, below which the "
+        "answer is refused (0 switches the check off). 0.1 is the highest that cost no right answer on dev.",
+    )
     recite_candidates: int = Field(
         1,
         ge=0,

@@ -297,8 +297,12 @@ class FakeLLM:
 
 def fake_word_judge(messages: list[Message]) -> float:
     """A deterministic stand-in for the model's yes: 1.0 when the statement's longer words (or, asked
-    whether a sentence answers a question, half of the question's) all appear in the sources."""
+    whether a sentence answers a question, half of the question's) all appear in the sources; asked
+    whether an answer gives what a question asks, when half of the question's longer words are in it."""
     text = messages[-1]["content"]
+    if "\n\nProposed answer: " in text:
+        question, answer = text.removeprefix("Question: ").split("\n\nProposed answer: ", 1)
+        text = f"{answer.split(chr(10), 1)[0]}\n\nQuestion: {question}"
     for label, share in (("\n\nStatement: ", 1.0), ("\n\nQuestion: ", 0.5)):
         if label in text:
             sources, rest = text.split(label, 1)

@@ -19,6 +19,8 @@ EXPECTED_VARIABLES = {
     "support_system.txt": set(),
     "support_user.txt": {"sources", "claim"},
     "answers_user.txt": {"sources", "claim"},
+    "relevance_system.txt": set(),
+    "relevance_user.txt": {"question", "answer"},
     "rewrite_system.txt": set(),
     "rewrite_user.txt": {"history", "question"},
 }

@@ -68,3 +68,13 @@ class SupportChecker:
         """How likely the model finds that the sentences by themselves answer the question."""
         sources = [shown] if isinstance(shown, str) else list(shown)
         return self.llm.p_yes(support_messages(question, sources, "answers_user.txt"))
+
+    def addresses(self, question: str, answer: str) -> float:
+        """How likely the model finds that the answer's own words give what the question asks for.
+
+        The sources are left out: `answers` asks whether the cited sentences hold the answer, this
+        asks whether the answer written from them says it, or tells something else that is true."""
+        user = load_prompt("relevance_user.txt").format(question=as_data(question), answer=as_data(answer))
+        return self.llm.p_yes(
+            [{"role": "system", "content": load_prompt("relevance_system.txt")}, {"role": "user", "content": user}]
+        )

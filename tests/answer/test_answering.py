@@ -206,6 +206,28 @@ def test_true_claims_that_do_not_answer_the_question_are_refused_under_the_answe
     assert judged.answered and judged.answer_check == 0.9
 
 
+def test_an_answer_whose_words_do_not_say_what_was_asked_is_refused_under_the_relevance_check() -> None:
+    """The sentence holds the winner, but the draft tells the weather from it: true, cited, beside the question."""
+    found = evidence(f"{WON} {WEATHER}")
+    draft = "Sentences: [1]\nAnswer: Rain fell on the course for most of the morning [1]."
+    question = "Who won the 2031 Zyxbridge marathon?"
+    loose = Answering(min_answers=0.5, min_relevance=0)
+    kept = finish(question, draft, found, checker(), FakeEmbedder(), "fake", loose)
+    assert kept.answered and kept.answer_check == 1.0 and kept.relevance is None  # the check switched off
+    llm = FakeLLM()
+    strict = Answering(min_answers=0.5, direct_candidates=0)  # no sentence quoted in place of the draft
+    refused = finish(question, draft, found, checker(llm), FakeEmbedder(), "fake", strict)
+    assert not refused.answered and refused.reason == "The answer the draft gives does not say what the question asks."
+    asked = [m[-1]["content"] for m in llm.checks if "Proposed answer: " in m[-1]["content"]]
+    assert asked == [
+        f"Question: {question}\n\nProposed answer: {WEATHER}\n\nDoes the proposed answer give what the question asks for?\n"
+    ]
+    said = finish(question, draft.replace(WEATHER[:-1], WON[:-1]), found, checker(), FakeEmbedder(), "fake", CHECKED)
+    assert said.answered and said.relevance == 1.0
+    quoted = finish(question, draft, found, checker(), FakeEmbedder(), "fake", CHECKED)  # the direct answer instead
+    assert quoted.text == f"{WON} {WEATHER[:-1]} [1]." and quoted.relevance == 0.0  # the draft's score
+
+
 def test_no_evidence_abstains_with_its_reason() -> None:
     answer = finish("Who won?", "", [], checker(), FakeEmbedder(), "fake", UNCHECKED)
     assert not answer.answered and "No indexed article" in answer.reason
@@ -238,7 +260,7 @@ def test_another_figure_of_what_the_answer_counts_is_quoted_when_it_answers_the_
         f"62% of Zyxbridge runners train in the hills [1]. Another figure is reported: {OTHER_SHARE[:-1]} [2]."
     )
     assert [c.quote for c in answer.citations] == [SHARE, OTHER_SHARE]
-    asked = [m[-1]["content"] for m in llm.checks if "Question: " in m[-1]["content"]]
+    asked = [m[-1]["content"] for m in llm.checks if "\n\nQuestion: " in m[-1]["content"]]  # sentences asked
     assert len(asked) == 3 and not any(WEATHER in a for a in asked)  # the answer check, then the two with a %
     alone = finish(
         question, draft, found, checker(llm), FakeEmbedder(), "fake", Answering(min_answers=0.5, figure_candidates=0)
