@@ -302,7 +302,7 @@ def fake_word_judge(messages: list[Message]) -> float:
     text = messages[-1]["content"]
     if "\n\nProposed answer: " in text:
         question, answer = text.removeprefix("Question: ").split("\n\nProposed answer: ", 1)
-        text = f"{answer.split(chr(10), 1)[0]}\n\nQuestion: {question}"
+        text = answer.partition("\n")[0] + "\n\nQuestion: " + question
     for label, share in (("\n\nStatement: ", 1.0), ("\n\nQuestion: ", 0.5)):
         if label in text:
             sources, rest = text.split(label, 1)
