@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rag.models.llm import cache_head
 from rag.verify.roles import role_conflict
 
 EVAL_DIR = Path(__file__).resolve().parent
@@ -64,8 +65,8 @@ class LlamaJudge:
     """The bundled GGUF model in its own llama.cpp context, asked one claim at a time.
 
     Its verdict is read from the next-token distribution, not from generated text: the
-    probability of "Yes" against "No" after the fixed prompt. The prompt's fixed head stays in
-    the KV cache between calls, so each call pays only for its evidence and claim.
+    probability of "Yes" against "No" after the fixed prompt. The system prompt stays in the KV
+    cache between calls, so each call pays only for its evidence and claim.
     """
 
     def __init__(self, model_path: Path, *, threads: int, context: int = 4096, prompt: Path = JUDGE_PROMPT) -> None:
@@ -77,6 +78,7 @@ class LlamaJudge:
         self._llama: Any = None
         self._yes: list[int] = []
         self._no: list[int] = []
+        self._head: list[int] = []
         self._lock = threading.Lock()
 
     def _load(self) -> Any:
@@ -92,6 +94,9 @@ class LlamaJudge:
                 seed=0,
                 verbose=False,
             )
+            system, _ = judge_template(self._prompt)
+            head = f"<|im_start|>system\n{system}<|im_end|>\n"
+            self._head = self._llama.tokenize(head.encode(), add_bos=False, special=True)
             self._yes = self._word_tokens(["Yes", "yes", " Yes", " yes", "YES"])
             self._no = self._word_tokens(["No", "no", " No", " no", "NO"])
         return self._llama
@@ -107,20 +112,13 @@ class LlamaJudge:
             budget = self._context - 1
             if len(tokens) > budget:  # keep the head and the claim: drop evidence from the middle
                 tokens = tokens[: budget // 2] + tokens[-(budget - budget // 2) :]
-            logits = self._next_token_logits(llama, tokens)
+            head = self._head if tokens[: len(self._head)] == self._head else []
+            cache_head(llama, head)  # the same floats for a pair whatever was judged before it
+            llama.eval(tokens[len(head) :])
+            logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).copy()
         yes = _logsumexp(logits[self._yes])
         no = _logsumexp(logits[self._no])
         return 1.0 / (1.0 + math.exp(no - yes))
-
-    @staticmethod
-    def _next_token_logits(llama: Any, tokens: list[int]) -> np.ndarray:
-        cached = llama.input_ids[: llama.n_tokens].tolist()
-        keep = 0
-        while keep < min(len(cached), len(tokens) - 1) and cached[keep] == tokens[keep]:
-            keep += 1
-        llama.n_tokens = keep  # eval() drops the cache past n_tokens before it decodes the rest
-        llama.eval(tokens[keep:])
-        return np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).copy()
 
 
 def _logsumexp(values: np.ndarray) -> float:

@@ -76,9 +76,8 @@ class LlamaCppLLM:
             llama = self._load()
             tokens = chatml_tokens(llama, messages)
             if not (self._last and tokens[: len(self._last)] == self._last):
-                _rewind(
-                    llama, chatml_tokens(llama, messages[:1], reply=False) if messages[0]["role"] == "system" else []
-                )
+                head = chatml_tokens(llama, messages[:1], reply=False) if messages[0]["role"] == "system" else []
+                cache_head(llama, head)
             self._last = []
             chunks = llama.create_completion(
                 prompt=tokens,
@@ -175,38 +174,37 @@ def chatml_tokens(llama: Any, messages: list[Message], *, reply: bool = True) ->
     return tokens
 
 
-def _rewind(llama: Any, keep_tokens: list[int]) -> None:
-    """Keep only `keep_tokens` (the system prompt) of the KV cache.
+def cache_head(llama: Any, head: list[int]) -> None:
+    """Leave exactly `head` (a fixed system prompt) in the KV cache, computed on its own.
 
-    llama.cpp reuses the longest cached prefix; reusing more than the fixed system prompt
-    (say, a repeated question) changes the floating-point path and with it greedy output.
-    Cutting back to the system prompt keeps its cache benefit and makes answers repeatable;
-    only a continuation of the last exchange, always computed the same way, keeps more.
+    The floats of a prompt's logits depend on how its tokens were split into batches, not only on
+    the tokens. Reusing more than the head (say, a repeated question), or a head computed in one
+    batch with the rest of a prompt, changes them by up to half a logit and with them greedy output
+    and P(yes). A head always computed alone, followed by the rest from the head's end, gives every
+    prompt the same floats in a fresh process and after any other prompt, so answers and verdicts
+    are repeatable and never depend on what was asked before.
     """
     cached = llama.input_ids[: llama.n_tokens].tolist()
-    keep = len(keep_tokens) if cached[: len(keep_tokens)] == keep_tokens else 0
+    keep = len(head) if cached[: len(head)] == head else 0
     if llama.n_tokens > keep:
         llama._ctx.kv_cache_seq_rm(-1, keep, -1)
         llama.n_tokens = keep
+    if keep < len(head):
+        llama.eval(head)
 
 
-def yes_probability(llama: Any, tokens: list[int], reuse: int | None = None) -> float:
-    """P(yes) against P(no) for the token after `tokens`, reusing the cached common prefix, at most
-    `reuse` tokens of it: reusing only the fixed system prompt computes every check the same way,
-    whatever was checked before, so a verdict never depends on the order of questions."""
+def yes_probability(llama: Any, tokens: list[int], head: int = 0) -> float:
+    """P(yes) against P(no) for the token after `tokens`, whose first `head` tokens (the fixed system
+    prompt) stay cached between calls (`cache_head`): every check is computed the same way, whatever
+    was checked before, so a verdict never depends on the order of questions."""
     import numpy as np
 
     budget = llama.n_ctx() - 1
     if len(tokens) > budget:  # keep the head and the question: drop text from the middle
         tokens = tokens[: budget // 2] + tokens[-(budget - budget // 2) :]
-    cached = llama.input_ids[: llama.n_tokens].tolist()
-    keep, limit = 0, min(len(cached), len(tokens) - 1, len(tokens) if reuse is None else reuse)
-    while keep < limit and cached[keep] == tokens[keep]:
-        keep += 1
-    if llama.n_tokens > keep:
-        llama._ctx.kv_cache_seq_rm(-1, keep, -1)
-    llama.n_tokens = keep
-    llama.eval(tokens[keep:])
+    head = min(head, len(tokens) - 1, budget // 2)
+    cache_head(llama, tokens[:head])
+    llama.eval(tokens[head:])
     logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),))
     yes = _logsumexp(logits[_word_tokens(llama, ("Yes", "yes", " Yes", " yes", "YES"))])
     no = _logsumexp(logits[_word_tokens(llama, ("No", "no", " No", " no", "NO"))])

@@ -28,6 +28,7 @@ from rag.models.embedding import SentenceTransformerEmbedder
 from rag.models.llm import LlamaCppLLM, chatml_tokens, second_context, yes_probability
 from rag.models.prompts import NO_ANSWER
 from rag.pipeline import Pipeline
+from rag.verify.support import support_messages
 from tests.conftest import SEEDS, ingest_elsewhere
 
 pytestmark = pytest.mark.integration
@@ -156,6 +157,27 @@ def test_the_claim_checks_share_the_answering_model(answering: Pipeline, local_l
     assert yes_probability(shared, chatml_tokens(shared, messages)) == yes_probability(
         alone, chatml_tokens(alone, messages)
     )
+
+
+def test_a_draft_and_a_verdict_do_not_depend_on_what_was_asked_before(
+    answering: Pipeline, local_llm: LlamaCppLLM
+) -> None:
+    """llama.cpp's floats depend on how a prompt is split into batches, not only on its tokens. A
+    fresh model, the same model after other prompts, and the long-running one give the same
+    P(yes), bit for bit, and the same draft."""
+    evidence = answering.evidence(ASKED[3])
+    draft = build_messages(ASKED[3], evidence)
+    check = support_messages("Ukraine would cut its armed forces to 600,000.", [e.text for e in evidence[:3]])
+    other_draft = build_messages(ASKED[1], answering.evidence(ASKED[1]))
+    other_check = support_messages("Russia controls a fifth of Ukraine.", [e.text for e in evidence[3:6]])
+
+    fresh = LlamaCppLLM(local_llm.name, answering.settings)
+    first = (fresh.p_yes(check), "".join(fresh.stream(draft, 60)))
+    fresh.p_yes(other_check)
+    "".join(fresh.stream(other_draft, 60))
+    again = (fresh.p_yes(check), "".join(fresh.stream(draft, 60)))
+    warm = (local_llm.p_yes(check), "".join(local_llm.stream(draft, 60)))
+    assert first == again == warm
 
 
 REPLY = re.compile(r"Sentences: (none|(\[\d+\])+\nAnswer: [^\n\[\]]+(\[\d+\])+\.?( [^\n\[\]]+(\[\d+\])+\.?){0,2})")
