@@ -1,6 +1,6 @@
 """End-to-end answer latency, time to first token and peak memory: ours against the stock baseline.
 
-    .venv/bin/python -m bench.answer [--questions 5] [--skip-baseline] [--sweep 4,6,8,10]
+    .venv/bin/python -m bench.answer [--questions 5] [--skip-baseline] [--sweep 4,6,8,10] [--fresh 2]
 
 Each system runs in its own process (so each peak RSS is its own) on the same answerable eval
 questions, with the default local GGUF (RAG_LLM). Ours is timed through `ask_stream` after one
@@ -10,6 +10,12 @@ what the UI and a terminal's `rag ask` show while the model drafts); "first toke
 piece of the answer the user sees; "first model token" is the first token the LLM emits. The baseline
 (eval/baseline.py, llama-index's CitationQueryEngine) does not stream, so its first token is its
 whole answer; its models are loaded before timing but it gets no warm-up question.
+
+"Fresh process" times what `rag ask` gives: a new Python process, from its start (imports
+included) to the first answer token and to the answer, over an index of the seeds built
+beforehand. Its reference, in the same run and alternated with it, is the same process with the
+models loaded where each is first used instead of in the background from the question's start
+(`Pipeline.preload`).
 
 The sweep re-runs the same questions with settings.evidence.passage_chunks at each value and reports
 prompt tokens and the first answer token (generation is stopped there).
@@ -145,6 +151,76 @@ def child_baseline(qs: list[str]) -> dict[str, Any]:
     return {"warmup": warmup, "runs": runs, "rss_mb": peak_rss_mb(), "sweep": {}}
 
 
+# A new process's first answer, timed from the interpreter's start. argv: index folder, question,
+# and "preload" or "reference" (each model loaded where it is first used).
+FRESH_PROCESS = """
+import json, sys, time
+started = time.perf_counter()
+from pathlib import Path
+from rag.core.citations import Answer
+from rag.core.config import Settings
+from rag.pipeline import Pipeline
+index_dir, question, mode = sys.argv[1:4]
+
+class WhereUsed(Pipeline):
+    def preload(self) -> None:
+        pass
+
+pipeline = (Pipeline if mode == "preload" else WhereUsed)(Settings(index_dir=Path(index_dir)))
+first = None
+for event in pipeline.ask_stream(question):
+    if isinstance(event, str) and first is None:
+        first = time.perf_counter() - started
+    elif isinstance(event, Answer):
+        answer = event
+print(json.dumps({"first": first, "total": time.perf_counter() - started, "text": answer.text}))
+"""
+
+
+def fresh_processes(question: str, repeat: int) -> dict[str, dict[str, float]]:
+    """First token and answer of new processes, with the models preloaded and without, alternated."""
+    with tempfile.TemporaryDirectory() as tmp:
+        index_dir = str(Path(tmp) / "index")
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pathlib import Path; from rag.core.config import Settings; "
+                "from rag.pipeline import Pipeline; Pipeline(Settings(index_dir=Path(sys.argv[1]))).ensure_index()",
+                index_dir,
+            ],
+            check=True,
+        )
+        runs: dict[str, list[dict[str, Any]]] = {"preload": [], "reference": []}
+        for _ in range(repeat):
+            for mode, got in runs.items():
+                done = subprocess.run(
+                    [sys.executable, "-c", FRESH_PROCESS, index_dir, question, mode],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                got.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    texts = {run["text"] for got in runs.values() for run in got}
+    rows = {
+        mode: {
+            "first_p50": percentile([r["first"] or r["total"] for r in got], 50),
+            "total_p50": percentile([r["total"] for r in got], 50),
+        }
+        for mode, got in runs.items()
+    }
+    ours, ref = rows["preload"], rows["reference"]
+    print(
+        f"fresh process ({repeat} of each, alternated): first token p50 {ours['first_p50']:.1f} s, answer p50 "
+        f"{ours['total_p50']:.1f} s | models loaded where first used: {ref['first_p50']:.1f} s, "
+        f"{ref['total_p50']:.1f} s | ratio {ours['first_p50'] / ref['first_p50']:.2f}x, "
+        f"{ours['total_p50'] / ref['total_p50']:.2f}x | "
+        + ("the same answer in every process" if len(texts) == 1 else f"{len(texts)} different answers"),
+        flush=True,
+    )
+    return rows
+
+
 def spawn(system: str, n: int, sweep_sizes: str) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "bench.answer", "--child", system, "--questions", str(n), "--sweep", sweep_sizes]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -183,7 +259,7 @@ def summary(name: str, r: dict[str, Any]) -> dict[str, float]:
     return row
 
 
-def run(n: int, with_baseline: bool, sweep_sizes: str) -> dict[str, Any]:
+def run(n: int, with_baseline: bool, sweep_sizes: str, fresh_repeat: int = 2) -> dict[str, Any]:
     print(f"# End to end ({machine()}); model {Settings().llm_url or Settings().llm}; {n} answerable eval questions")
     ours = spawn("ours", n, sweep_sizes)
     rows = {"ours": summary("ours", ours)}
@@ -210,7 +286,8 @@ def run(n: int, with_baseline: bool, sweep_sizes: str) -> dict[str, Any]:
         + ("" if o["total_p50"] <= 3 else f" -- generation on {os.cpu_count()} shared cores; load average now {load}")
     )
     print(verdict("peak RSS while serving", o["rss_mb"] / 1024, 3, higher_is_better=False, unit=" GB"))
-    return {"rows": rows, "sweep": ours["sweep"]}
+    fresh = fresh_processes(questions(answerable=True, limit=1)[0], fresh_repeat) if fresh_repeat else {}
+    return {"rows": rows, "sweep": ours["sweep"], "fresh": fresh}
 
 
 def main() -> None:
@@ -218,6 +295,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=5, help="answerable eval questions to time")
     parser.add_argument("--skip-baseline", action="store_true", help="time ours only")
     parser.add_argument("--sweep", default="2,3,4", help="passage_chunks values ('' to skip)")
+    parser.add_argument("--fresh", type=int, default=2, help="new processes timed each way (0 to skip)")
     parser.add_argument("--child", choices=["ours", "baseline"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     qs = questions(answerable=True, limit=args.questions)
@@ -227,7 +305,7 @@ def main() -> None:
     elif args.child == "baseline":
         print(RESULT + json.dumps(child_baseline(qs)), flush=True)
     else:
-        run(args.questions, not args.skip_baseline, args.sweep)
+        run(args.questions, not args.skip_baseline, args.sweep, args.fresh)
 
 
 if __name__ == "__main__":

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from rag.answer.compose import answer_grammar, answer_start, build_messages, finish, retrieval_only
+from rag.answer.compose import answer_grammar, answer_start, answer_system, build_messages, finish, retrieval_only
 from rag.core.citations import Answer
 from rag.core.config import Settings
 from rag.core.errors import RagError
@@ -20,6 +22,8 @@ from rag.models.llm import LLM, LLMUnavailable, Message, make_llm
 from rag.retrieve.hybrid import Retriever
 from rag.store.index import Index, ingest_lock
 from rag.verify.support import SupportChecker
+
+log = logging.getLogger(__name__)
 
 _default: Pipeline | None = None
 _default_lock = threading.Lock()
@@ -43,6 +47,7 @@ class Pipeline:
         self._llm = llm
         self._init_lock = threading.Lock()
         self._ensured = False
+        self._preloaded = False
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -65,6 +70,26 @@ class Pipeline:
     @cached_property
     def retriever(self) -> Retriever:
         return Retriever(self.index, self.embedder, self.settings)
+
+    def preload(self) -> None:
+        """Start loading the models in the background, once, and return at once.
+
+        The encoder's imports, the model's weights and the answer prompt's fixed part take seconds
+        in a new process. Started with the first question (or when `rag serve` starts), the
+        model's part runs beside the index, the saved BM25 and the retrieval, which are mostly
+        Python imports that it does not slow much. A load that fails here fails again, with its
+        message, where the model is first used.
+        """
+        with self._init_lock:
+            if self._preloaded:
+                return
+            self._preloaded = True
+        loads: list[tuple[object, tuple[str, ...]]] = [(getattr(self.embedder, "warm", None), ())]
+        with contextlib.suppress(RagError):  # an unknown model: said where it is used; retrieval needs none
+            loads.append((getattr(self.llm, "warm", None), (answer_system(),)))
+        for load, args in loads:
+            if callable(load):
+                threading.Thread(target=_quietly, args=(load, *args), name="rag-preload", daemon=True).start()
 
     def ingest(self, paths: Sequence[Path] | None = None, *, progress: bool = True) -> IngestReport:
         """Index new and changed files under `paths` (default: the corpus folder), drop removed ones."""
@@ -97,6 +122,8 @@ class Pipeline:
         since, until = check_date(since, "since"), check_date(until, "until")
         k = check_k(k)
         self.ensure_index()
+        with self.index.guard():
+            self.retriever.refresh()  # the manifest and BM25, while the encoder loads
         vector = self.embedder.embed([question])[0]
         with self.index.guard(), self.index.reading():
             named = self.retriever.named_sources(question)
@@ -126,6 +153,7 @@ class Pipeline:
         """
         started = time.perf_counter()
         question = check_question(question)  # the cleaned text, not control characters, reaches the prompt
+        self.preload()
         evidence = self.evidence(question, k=k, since=since, until=until)
         if passages and evidence:
             yield Reading(tuple(evidence))
@@ -162,6 +190,13 @@ class Pipeline:
             if isinstance(event, Answer):
                 return event
         raise AssertionError("ask_stream ended without an answer")
+
+
+def _quietly(load: Callable[..., object], *args: object) -> None:
+    try:
+        load(*args)
+    except Exception:  # the foreground use raises it again, with its message
+        log.debug("preloading %r failed", load, exc_info=True)
 
 
 def check_date(value: str | None, name: str) -> str | None:

@@ -11,7 +11,7 @@ from rag.core.citations import Answer, strip_markers
 from rag.core.config import Conversation
 from rag.evidence.passages import Reading
 from rag.models.llm import Message
-from rag.models.prompts import NO_ANSWER, as_data, load_prompt
+from rag.models.prompts import NO_ANSWER, as_data, chat
 from rag.pipeline import Pipeline, check_question, default_pipeline
 
 # A follow-up leans on the conversation when it starts like a continuation, points back with a
@@ -57,8 +57,9 @@ def history_lines(turns: Sequence[Turn], rules: Conversation) -> str:
 
 
 def rewrite_messages(question: str, turns: Sequence[Turn], rules: Conversation) -> list[Message]:
-    user = load_prompt("rewrite_user.txt").format(history=history_lines(turns, rules), question=as_data(question))
-    return [{"role": "system", "content": load_prompt("rewrite_system.txt")}, {"role": "user", "content": user}]
+    return chat(
+        "rewrite_system.txt", "rewrite_user.txt", history=history_lines(turns, rules), question=as_data(question)
+    )
 
 
 def clean_rewrite(question: str, reply: str, max_chars: int) -> str | None:

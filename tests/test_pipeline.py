@@ -1,11 +1,13 @@
 """The answer path with real Chroma and fakes for the embedder and the LLM (its yes/no: `fake_word_judge`)."""
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from rag.answer.compose import answer_grammar
+from rag.answer.compose import answer_grammar, answer_system
 from rag.core.citations import Answer, strip_markers
 from rag.core.config import Answering, Settings
 from rag.core.errors import RagError
@@ -237,6 +239,60 @@ def test_llm_down_on_distant_evidence_abstains(settings: Settings) -> None:
     answer = pipeline.ask(QUESTION)
     assert (answer.answered, answer.text, answer.citations) == (False, NO_ANSWER, [])
     assert answer.retrieval_only and answer.notice and answer.evidence
+
+
+class FakeSlowEmbedder(FakeEmbedder):
+    """A fake encoder whose `warm` takes a while, and records the thread it ran on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.warmed: list[str] = []
+
+    def warm(self) -> None:
+        time.sleep(0.2)
+        self.warmed.append(threading.current_thread().name)
+
+
+class FakeWarmLLM(FakeLLM):
+    """A fake LLM whose `warm` records the system prompt it was given, or fails."""
+
+    def __init__(self, *replies: str, fail: bool = False) -> None:
+        super().__init__(replies, judge=fake_word_judge)
+        self.fail = fail
+        self.warmed: list[str] = []
+
+    def warm(self, system: str | None = None) -> None:
+        if self.fail:
+            raise RagError("the weights cannot be read")
+        self.warmed.append(system or "")
+
+
+def test_a_first_question_loads_the_models_in_the_background_once(settings: Settings) -> None:
+    embedder, llm = FakeSlowEmbedder(), FakeWarmLLM()
+    pipeline = Pipeline(settings, embedder=embedder, llm=llm)
+    started = time.perf_counter()
+    pipeline.preload()
+    assert time.perf_counter() - started < 0.2  # it returns before the encoder's load ends
+    pipeline.ask(QUESTION)
+    pipeline.ask(QUESTION)
+    pipeline.preload()
+    join_preloads()
+    assert embedder.warmed == ["rag-preload"]
+    assert llm.warmed == [answer_system()]  # the answer prompt's fixed part, computed before the first draft
+
+
+def test_a_question_starts_the_loads_and_a_failed_load_costs_it_nothing(settings: Settings) -> None:
+    embedder = FakeSlowEmbedder()
+    pipeline = Pipeline(settings, embedder=embedder, llm=FakeWarmLLM(fail=True))
+    assert isinstance(pipeline.ask(QUESTION), Answer)  # the failed load raised nothing here
+    join_preloads()
+    assert embedder.warmed == ["rag-preload"]  # a first question starts the loads by itself
+
+
+def join_preloads() -> None:
+    for thread in threading.enumerate():
+        if thread.name == "rag-preload":
+            thread.join()
 
 
 def test_the_python_api_ingests_and_answers_through_the_process_pipeline(

@@ -26,7 +26,7 @@ from rag.core.config import Answering
 from rag.evidence.passages import HEADING, Evidence, is_heading, passages_text
 from rag.models.embedding import Embedder
 from rag.models.llm import Message
-from rag.models.prompts import NO_ANSWER, as_data, load_prompt
+from rag.models.prompts import NO_ANSWER, as_data, chat, load_prompt
 from rag.verify.roles import names, unframed
 from rag.verify.support import SupportChecker, Verdict
 
@@ -35,8 +35,12 @@ Kept = list[tuple[str, list[int]]]
 
 def build_messages(question: str, evidence: Sequence[Evidence]) -> list[Message]:
     """Fill the templates; the fixed system prompt comes first so llama.cpp can reuse its cache."""
-    user = load_prompt("answer_user.txt").format(evidence=passages_text(evidence), question=as_data(question))
-    return [{"role": "system", "content": load_prompt("answer_system.txt")}, {"role": "user", "content": user}]
+    return chat("answer_system.txt", "answer_user.txt", evidence=passages_text(evidence), question=as_data(question))
+
+
+def answer_system() -> str:
+    """The answer prompt's fixed system part, the same for every question."""
+    return load_prompt("answer_system.txt")
 
 
 def answer_grammar(count: int, claims: int) -> str:

@@ -423,6 +423,7 @@ def serve(
         read_only=read_only,
         hostnames=(settings.serve_hostnames or "").split(","),
     )
+    pipeline.preload()  # the models load while the index is checked and the page is served
     pipeline.ensure_index()
     app = build_app(pipeline, local_alternatives(pipeline), writable=access.writable)
     # One answer at a time: the local model runs one generation at a time anyway; others wait in line.

@@ -38,6 +38,10 @@ class SentenceTransformerEmbedder:
                 self._model = _load_sentence_transformer(self.name)
             return self._model
 
+    def warm(self) -> None:
+        """Load the model now (imports and weights take seconds), so the first `embed` need not."""
+        _ = self.model
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)

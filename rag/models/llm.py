@@ -6,6 +6,7 @@ import functools
 import json
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
@@ -36,21 +37,38 @@ class LlamaCppLLM:
     Prompts are tokenized here, not by the chat template: the template's role markers are
     special tokens, and every message's text is tokenized as plain text, so `<|im_start|>` typed
     in a question or written in an article is characters, never a role switch.
+
+    Each fixed system prompt (the answer's, a follow-up's rewrite, each kind of check) keeps a
+    llama.cpp context of its own on the one loaded model, with that prompt computed in its KV
+    cache: a prompt is computed once per process, not again each time another kind of call came
+    between two of its uses.
     """
 
     def __init__(self, model: str, settings: Settings) -> None:
         self.name = model
         self._settings = settings
         self._llama: Any = None
-        self._scorer: Any = None
+        self._writers = ContextPool(self._writer, MAX_WRITERS)
+        self._scorers = ContextPool(self._scorer, MAX_SCORERS)
         self._lock = threading.Lock()
         self._score_lock = threading.Lock()
-        self._last: list[int] = []
 
     def _load(self) -> Any:
         if self._llama is None:
             self._llama = self._open(self._settings.llm_context)
         return self._llama
+
+    def _writer(self) -> Any:
+        """A generation context (made under the generation lock): the loaded model's own first,
+        then others on the same weights."""
+        if not self._writers:
+            return self._load()
+        return second_context(self._load(), self._settings.llm_context)
+
+    def _scorer(self) -> Any:
+        """A check context on the loaded weights."""
+        with self._lock:
+            return second_context(self._load(), self._settings.llm_check_context)
 
     def _open(self, context: int) -> Any:
         try:
@@ -69,18 +87,24 @@ class LlamaCppLLM:
             verbose=False,
         )
 
-    def stream(self, messages: list[Message], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
-        # One generation at a time: llama.cpp contexts are not thread-safe, and the lock keeps
-        # the KV cache of the shared prompt prefix warm for the next request.
+    def warm(self, system: str | None = None) -> None:
+        """Load the weights now, and compute `system` (the answer prompt's fixed part) in its
+        context, as `stream` would: the first question then starts from its own passages."""
         with self._lock:
-            llama = self._load()
-            tokens = chatml_tokens(llama, messages)
-            if not (self._last and tokens[: len(self._last)] == self._last):
-                head = chatml_tokens(llama, messages[:1], reply=False) if messages[0]["role"] == "system" else []
-                cache_head(llama, head)
-            self._last = []
+            self._load()
+            if system is not None:
+                head = [{"role": "system", "content": system}]
+                writer = self._writers.get(system)
+                cache_head(writer, chatml_tokens(writer, head, reply=False))
+
+    def stream(self, messages: list[Message], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
+        # One generation at a time: llama.cpp contexts are not thread-safe.
+        system = messages[0]["content"] if messages[0]["role"] == "system" else ""
+        with self._lock:
+            llama = self._writers.get(system)
+            cache_head(llama, chatml_tokens(llama, messages[:1], reply=False) if system else [])
             chunks = llama.create_completion(
-                prompt=tokens,
+                prompt=chatml_tokens(llama, messages),
                 max_tokens=max_tokens,
                 temperature=0.0,
                 top_k=1,
@@ -89,30 +113,50 @@ class LlamaCppLLM:
                 stop=["<|im_end|>", "<|endoftext|>"],
                 grammar=_grammar(grammar),
             )
-            reply = []
             for chunk in chunks:
-                piece = chunk["choices"][0]["text"]
-                if piece:
-                    reply.append(piece)
+                if piece := chunk["choices"][0]["text"]:
                     yield piece
-            # A follow-up turn that repeats this exchange may reuse the whole cache.
-            self._last = chatml_tokens(
-                llama, [*messages, {"role": "assistant", "content": "".join(reply)}], reply=False
-            )
 
     def p_yes(self, messages: list[Message]) -> float:
         """The probability that the reply to `messages` starts with yes rather than no.
 
-        Scored in a llama.cpp context of its own, so that the answer prompt's cached head survives
-        the checks, and the checks' fixed system prompt stays cached between them. Both contexts
-        run on one loaded model (`second_context`).
+        Scored in a context of its own (one per kind of check), so that the answer prompt's
+        cached head survives the checks, and every answer's support, answer and relevance checks
+        find their fixed prompts computed.
         """
+        system = messages[0]["content"] if messages[0]["role"] == "system" else ""
         with self._score_lock:
-            if self._scorer is None:
-                with self._lock:
-                    self._scorer = second_context(self._load(), self._settings.llm_check_context)
-            head = chatml_tokens(self._scorer, messages[:1], reply=False) if messages[0]["role"] == "system" else []
-            return yes_probability(self._scorer, chatml_tokens(self._scorer, messages), len(head))
+            scorer = self._scorers.get(system)
+            head = chatml_tokens(scorer, messages[:1], reply=False) if system else []
+            return yes_probability(scorer, chatml_tokens(scorer, messages), len(head))
+
+
+# Contexts kept per loaded model: generation (the answer, a follow-up's rewrite) and checks (the
+# support and answer checks share a system prompt; the relevance check has its own).
+MAX_WRITERS = 2
+MAX_SCORERS = 3
+
+
+class ContextPool:
+    """llama.cpp contexts by system prompt, at most `size`: the least recently used one is handed
+    over to a new prompt (`cache_head` then clears it), so no context is ever made beyond `size`."""
+
+    def __init__(self, make: Callable[[], Any], size: int) -> None:
+        self._make = make
+        self._size = size
+        self._by_system: OrderedDict[str, Any] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._by_system)
+
+    def get(self, system: str) -> Any:
+        if system in self._by_system:
+            self._by_system.move_to_end(system)
+        elif len(self._by_system) < self._size:
+            self._by_system[system] = self._make()
+        else:
+            self._by_system[system] = self._by_system.popitem(last=False)[1]
+        return self._by_system[system]
 
 
 @functools.lru_cache(maxsize=64)

@@ -45,6 +45,14 @@ def load_prompt(name: str, directory: Path = PROMPTS_DIR) -> str:
     return template
 
 
+def chat(system: str, user: str, **fields: str) -> list[dict[str, str]]:
+    """A system message from the template `system` and a user message from `user`, filled with `fields`."""
+    return [
+        {"role": "system", "content": load_prompt(system)},
+        {"role": "user", "content": load_prompt(user).format(**fields)},
+    ]
+
+
 _SPECIAL_TOKEN = re.compile(r"<\|([^|<>]{0,40})\|>")
 
 

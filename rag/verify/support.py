@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.models.llm import LLM, Message
-from rag.models.prompts import as_data, load_prompt
+from rag.models.prompts import as_data, chat
 from rag.verify.roles import role_conflict
 
 _NUMBER = re.compile(r"\d+(?:[.,\u202f\u00a0]\d{3})*(?:\.\d+)?")
@@ -39,8 +39,7 @@ def numbers(text: str) -> set[str]:
 
 def support_messages(claim: str, sources: Sequence[str], template: str = "support_user.txt") -> list[Message]:
     numbered = "\n".join(f"[{i}] {as_data(text)}" for i, text in enumerate(sources, 1))
-    user = load_prompt(template).format(sources=numbered, claim=as_data(claim))
-    return [{"role": "system", "content": load_prompt("support_system.txt")}, {"role": "user", "content": user}]
+    return chat("support_system.txt", template, sources=numbered, claim=as_data(claim))
 
 
 class SupportChecker:
@@ -74,7 +73,6 @@ class SupportChecker:
 
         The sources are left out: `answers` asks whether the cited sentences hold the answer, this
         asks whether the answer written from them says it, or tells something else that is true."""
-        user = load_prompt("relevance_user.txt").format(question=as_data(question), answer=as_data(answer))
         return self.llm.p_yes(
-            [{"role": "system", "content": load_prompt("relevance_system.txt")}, {"role": "user", "content": user}]
+            chat("relevance_system.txt", "relevance_user.txt", question=as_data(question), answer=as_data(answer))
         )

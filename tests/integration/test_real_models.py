@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer.compose import answer_grammar, build_messages
+from rag.answer.compose import answer_grammar, answer_system, build_messages
 from rag.core.citations import Answer, marker_numbers
 from rag.core.config import Settings
 from rag.core.errors import RagError
@@ -144,13 +144,21 @@ def test_numbers_come_with_verbatim_citations(answering: Pipeline) -> None:
     assert_verbatim(answer, answering.settings.corpus_dir)
 
 
-def test_the_claim_checks_share_the_answering_model(answering: Pipeline, local_llm: LlamaCppLLM) -> None:
-    """The checks' context runs on the answering model's weights, loaded once, and scores exactly
-    what a model loaded on its own would."""
+def test_the_claim_checks_share_the_answering_model_and_keep_their_prompts(
+    answering: Pipeline, local_llm: LlamaCppLLM
+) -> None:
+    """The checks' contexts run on the answering model's weights, loaded once, and score exactly
+    what a model loaded on its own would; a check of another kind leaves a check's fixed prompt
+    computed in its own context."""
     messages = [{"role": "system", "content": "Answer Yes or No."}, {"role": "user", "content": "Is Paris in France?"}]
-    local_llm.p_yes(messages)
-    scorer, llama = local_llm._scorer, local_llm._llama
-    assert scorer is not None and scorer._model is llama._model and scorer._ctx is not llama._ctx
+    other = [{"role": "system", "content": "Reply with one word."}, {"role": "user", "content": "Is ice cold?"}]
+    first = local_llm.p_yes(messages)
+    local_llm.p_yes(other)
+    scorer, llama = local_llm._scorers.get(messages[0]["content"]), local_llm._llama
+    assert scorer._model is llama._model and scorer._ctx is not llama._ctx
+    head = chatml_tokens(scorer, messages[:1], reply=False)
+    assert scorer.input_ids[: len(head)].tolist() == head
+    assert local_llm.p_yes(messages) == first
     context = answering.settings.llm_check_context
     shared = second_context(llama, context)
     alone = LlamaCppLLM(local_llm.name, answering.settings)._open(context)
@@ -159,7 +167,7 @@ def test_the_claim_checks_share_the_answering_model(answering: Pipeline, local_l
     )
 
 
-def test_a_draft_and_a_verdict_do_not_depend_on_what_was_asked_before(
+def test_a_draft_and_a_verdict_do_not_depend_on_what_was_asked_before_or_on_a_preload(
     answering: Pipeline, local_llm: LlamaCppLLM
 ) -> None:
     """llama.cpp's floats depend on how a prompt is split into batches, not only on its tokens. A
@@ -178,6 +186,9 @@ def test_a_draft_and_a_verdict_do_not_depend_on_what_was_asked_before(
     again = (fresh.p_yes(check), "".join(fresh.stream(draft, 60)))
     warm = (local_llm.p_yes(check), "".join(local_llm.stream(draft, 60)))
     assert first == again == warm
+    preloaded = LlamaCppLLM(local_llm.name, answering.settings)
+    preloaded.warm(answer_system())  # as a new process does while its first question is retrieved
+    assert "".join(preloaded.stream(draft, 60)) == first[1]
 
 
 REPLY = re.compile(r"Sentences: (none|(\[\d+\])+\nAnswer: [^\n\[\]]+(\[\d+\])+\.?( [^\n\[\]]+(\[\d+\])+\.?){0,2})")
