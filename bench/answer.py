@@ -260,6 +260,10 @@ def summary(name: str, r: dict[str, Any]) -> dict[str, float]:
 
 
 def run(n: int, with_baseline: bool, sweep_sizes: str, fresh_repeat: int = 2) -> dict[str, Any]:
+    if with_baseline:
+        from eval.baseline import check_installed
+
+        check_installed()  # before minutes of our own runs, not after them
     print(f"# End to end ({machine()}); model {Settings().llm_url or Settings().llm}; {n} answerable eval questions")
     ours = spawn("ours", n, sweep_sizes)
     rows = {"ours": summary("ours", ours)}

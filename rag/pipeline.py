@@ -74,19 +74,19 @@ class Pipeline:
     def preload(self) -> None:
         """Start loading the models in the background, once, and return at once.
 
-        The encoder's imports, the model's weights and the answer prompt's fixed part take seconds
-        in a new process. Started with the first question (or when `rag serve` starts), the
-        model's part runs beside the index, the saved BM25 and the retrieval, which are mostly
-        Python imports that it does not slow much. A load that fails here fails again, with its
-        message, where the model is first used.
+        The encoder's imports, the model's weights and the fixed parts of the answer and check
+        prompts take seconds in a new process. Started with the first question (or when `rag serve` starts), the
+        model's part runs beside the index, the saved BM25 and the retrieval; it slows them by
+        less than it saves (`bench/answer.py`, "fresh process"). A load that fails here fails
+        again, with its message, where the model is first used.
         """
         with self._init_lock:
             if self._preloaded:
                 return
             self._preloaded = True
-        loads: list[tuple[object, tuple[str, ...]]] = [(getattr(self.embedder, "warm", None), ())]
+        loads: list[tuple[object, tuple[object, ...]]] = [(getattr(self.embedder, "warm", None), ())]
         with contextlib.suppress(RagError):  # an unknown model: said where it is used; retrieval needs none
-            loads.append((getattr(self.llm, "warm", None), (answer_system(),)))
+            loads.append((getattr(self.llm, "warm", None), (answer_system(), self.checker.systems())))
         for load, args in loads:
             if callable(load):
                 threading.Thread(target=_quietly, args=(load, *args), name="rag-preload", daemon=True).start()

@@ -2,7 +2,7 @@
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -261,10 +261,10 @@ class FakeWarmLLM(FakeLLM):
         self.fail = fail
         self.warmed: list[str] = []
 
-    def warm(self, system: str | None = None) -> None:
+    def warm(self, system: str | None = None, checks: Sequence[str] = ()) -> None:
         if self.fail:
             raise RagError("the weights cannot be read")
-        self.warmed.append(system or "")
+        self.warmed += [system or "", *checks]
 
 
 def test_a_first_question_loads_the_models_in_the_background_once(settings: Settings) -> None:
@@ -278,7 +278,8 @@ def test_a_first_question_loads_the_models_in_the_background_once(settings: Sett
     pipeline.preload()
     join_preloads()
     assert embedder.warmed == ["rag-preload"]
-    assert llm.warmed == [answer_system()]  # the answer prompt's fixed part, computed before the first draft
+    # the fixed parts of the answer and check prompts, computed before the first draft and checks
+    assert llm.warmed == [answer_system(), *pipeline.checker.systems()]
 
 
 def test_a_question_starts_the_loads_and_a_failed_load_costs_it_nothing(settings: Settings) -> None:

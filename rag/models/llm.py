@@ -7,7 +7,7 @@ import json
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from rag.core.config import Settings
@@ -87,15 +87,19 @@ class LlamaCppLLM:
             verbose=False,
         )
 
-    def warm(self, system: str | None = None) -> None:
-        """Load the weights now, and compute `system` (the answer prompt's fixed part) in its
-        context, as `stream` would: the first question then starts from its own passages."""
+    def warm(self, system: str | None = None, checks: Sequence[str] = ()) -> None:
+        """Load the weights now, and compute `system` (the answer prompt's fixed part) and the
+        checks' system prompts in their contexts, as `stream` and `p_yes` would: the first
+        question then starts from its own passages, and its first checks from their own text."""
         with self._lock:
             self._load()
             if system is not None:
-                head = [{"role": "system", "content": system}]
                 writer = self._writers.get(system)
-                cache_head(writer, chatml_tokens(writer, head, reply=False))
+                cache_head(writer, chatml_tokens(writer, [{"role": "system", "content": system}], reply=False))
+        for check in checks:
+            with self._score_lock:
+                scorer = self._scorers.get(check)
+                cache_head(scorer, chatml_tokens(scorer, [{"role": "system", "content": check}], reply=False))
 
     def stream(self, messages: list[Message], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
         # One generation at a time: llama.cpp contexts are not thread-safe.

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.models.llm import LLM, Message
-from rag.models.prompts import as_data, chat
+from rag.models.prompts import as_data, chat, load_prompt
 from rag.verify.roles import role_conflict
 
 _NUMBER = re.compile(r"\d+(?:[.,\u202f\u00a0]\d{3})*(?:\.\d+)?")
@@ -37,9 +37,13 @@ def numbers(text: str) -> set[str]:
     return {n.lstrip("0") or "0" for n in found}
 
 
+# The checks' fixed system prompts: the support and answer checks share one, the relevance check has its own.
+SUPPORT_SYSTEM, RELEVANCE_SYSTEM = "support_system.txt", "relevance_system.txt"
+
+
 def support_messages(claim: str, sources: Sequence[str], template: str = "support_user.txt") -> list[Message]:
     numbered = "\n".join(f"[{i}] {as_data(text)}" for i, text in enumerate(sources, 1))
-    return chat("support_system.txt", template, sources=numbered, claim=as_data(claim))
+    return chat(SUPPORT_SYSTEM, template, sources=numbered, claim=as_data(claim))
 
 
 class SupportChecker:
@@ -48,6 +52,10 @@ class SupportChecker:
     def __init__(self, llm: LLM, threshold: float) -> None:
         self.llm = llm
         self.threshold = threshold
+
+    def systems(self) -> list[str]:
+        """The fixed system prompts of the checks, for a model to compute ahead of the first answer."""
+        return [load_prompt(SUPPORT_SYSTEM), load_prompt(RELEVANCE_SYSTEM)]
 
     def check(self, claim: str, texts: Sequence[str], shown: Sequence[str] | None = None, framing: str = "") -> Verdict:
         """Check a claim against sentences `texts`, put to the model as `shown` (with their sources);
@@ -74,5 +82,5 @@ class SupportChecker:
         The sources are left out: `answers` asks whether the cited sentences hold the answer, this
         asks whether the answer written from them says it, or tells something else that is true."""
         return self.llm.p_yes(
-            chat("relevance_system.txt", "relevance_user.txt", question=as_data(question), answer=as_data(answer))
+            chat(RELEVANCE_SYSTEM, "relevance_user.txt", question=as_data(question), answer=as_data(answer))
         )
