@@ -75,10 +75,10 @@ class Pipeline:
         """Start loading the models in the background, once, and return at once.
 
         The encoder's imports, the model's weights and the fixed parts of the answer and check
-        prompts take seconds in a new process. Started with the first question (or when `rag serve` starts), the
-        model's part runs beside the index, the saved BM25 and the retrieval; it slows them by
-        less than it saves (`bench/answer.py`, "fresh process"). A load that fails here fails
-        again, with its message, where the model is first used.
+        prompts take seconds in a new process. Started with the first question (or when `rag
+        serve` starts), the model's part runs beside the index, the saved BM25 and the retrieval;
+        it slows them by less than it saves (`bench/answer.py`, "fresh process"). A load that
+        fails here fails again, with its message, where the model is first used.
         """
         with self._init_lock:
             if self._preloaded:
@@ -87,9 +87,11 @@ class Pipeline:
         loads: list[tuple[object, tuple[object, ...]]] = [(getattr(self.embedder, "warm", None), ())]
         with contextlib.suppress(RagError):  # an unknown model: said where it is used; retrieval needs none
             loads.append((getattr(self.llm, "warm", None), (answer_system(), self.checker.systems())))
+        # Not daemons: a process that ends before a load does waits for it, rather than free the
+        # model under llama.cpp while it still computes.
         for load, args in loads:
             if callable(load):
-                threading.Thread(target=_quietly, args=(load, *args), name="rag-preload", daemon=True).start()
+                threading.Thread(target=_quietly, args=(load, *args), name="rag-preload").start()
 
     def ingest(self, paths: Sequence[Path] | None = None, *, progress: bool = True) -> IngestReport:
         """Index new and changed files under `paths` (default: the corpus folder), drop removed ones."""
@@ -122,8 +124,6 @@ class Pipeline:
         since, until = check_date(since, "since"), check_date(until, "until")
         k = check_k(k)
         self.ensure_index()
-        with self.index.guard():
-            self.retriever.refresh()  # the manifest and BM25, while the encoder loads
         vector = self.embedder.embed([question])[0]
         with self.index.guard(), self.index.reading():
             named = self.retriever.named_sources(question)
