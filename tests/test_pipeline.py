@@ -1,7 +1,6 @@
 """The answer path with real Chroma and fakes for the embedder and the LLM (its yes/no: `fake_word_judge`)."""
 
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -242,14 +241,15 @@ def test_llm_down_on_distant_evidence_abstains(settings: Settings) -> None:
 
 
 class FakeSlowEmbedder(FakeEmbedder):
-    """A fake encoder whose `warm` takes a while, and records the thread it ran on."""
+    """A fake encoder whose `warm` lasts until `loaded` is set, and records the thread it ran on."""
 
     def __init__(self) -> None:
         super().__init__()
         self.warmed: list[str] = []
+        self.loaded = threading.Event()
 
     def warm(self) -> None:
-        time.sleep(0.2)
+        self.loaded.wait()
         self.warmed.append(threading.current_thread().name)
 
 
@@ -270,9 +270,9 @@ class FakeWarmLLM(FakeLLM):
 def test_a_first_question_loads_the_models_in_the_background_once(settings: Settings) -> None:
     embedder, llm = FakeSlowEmbedder(), FakeWarmLLM()
     pipeline = Pipeline(settings, embedder=embedder, llm=llm)
-    started = time.perf_counter()
     pipeline.preload()
-    assert time.perf_counter() - started < 0.2  # it returns before the encoder's load ends
+    assert embedder.warmed == []  # it returned while the encoder was still loading
+    embedder.loaded.set()
     pipeline.ask(QUESTION)
     pipeline.ask(QUESTION)
     pipeline.preload()
@@ -284,6 +284,7 @@ def test_a_first_question_loads_the_models_in_the_background_once(settings: Sett
 
 def test_a_question_starts_the_loads_and_a_failed_load_costs_it_nothing(settings: Settings) -> None:
     embedder = FakeSlowEmbedder()
+    embedder.loaded.set()
     pipeline = Pipeline(settings, embedder=embedder, llm=FakeWarmLLM(fail=True))
     assert isinstance(pipeline.ask(QUESTION), Answer)  # the failed load raised nothing here
     join_preloads()

@@ -95,18 +95,17 @@ class LlamaCppLLM:
             self._load()
             if system is not None:
                 writer = self._writers.get(system)
-                cache_head(writer, chatml_tokens(writer, [{"role": "system", "content": system}], reply=False))
+                cache_head(writer, head_tokens(writer, [{"role": "system", "content": system}]))
         for check in checks:
             with self._score_lock:
                 scorer = self._scorers.get(check)
-                cache_head(scorer, chatml_tokens(scorer, [{"role": "system", "content": check}], reply=False))
+                cache_head(scorer, head_tokens(scorer, [{"role": "system", "content": check}]))
 
     def stream(self, messages: list[Message], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
         # One generation at a time: llama.cpp contexts are not thread-safe.
-        system = messages[0]["content"] if messages[0]["role"] == "system" else ""
         with self._lock:
-            llama = self._writers.get(system)
-            cache_head(llama, chatml_tokens(llama, messages[:1], reply=False) if system else [])
+            llama = self._writers.get(system_prompt(messages))
+            cache_head(llama, head_tokens(llama, messages))
             chunks = llama.create_completion(
                 prompt=chatml_tokens(llama, messages),
                 max_tokens=max_tokens,
@@ -128,11 +127,9 @@ class LlamaCppLLM:
         cached head survives the checks, and every answer's support, answer and relevance checks
         find their fixed prompts computed.
         """
-        system = messages[0]["content"] if messages[0]["role"] == "system" else ""
         with self._score_lock:
-            scorer = self._scorers.get(system)
-            head = chatml_tokens(scorer, messages[:1], reply=False) if system else []
-            return yes_probability(scorer, chatml_tokens(scorer, messages), len(head))
+            scorer = self._scorers.get(system_prompt(messages))
+            return yes_probability(scorer, chatml_tokens(scorer, messages), len(head_tokens(scorer, messages)))
 
 
 # Contexts kept per loaded model: generation (the answer, a follow-up's rewrite) and checks (the
@@ -220,6 +217,16 @@ def chatml_tokens(llama: Any, messages: list[Message], *, reply: bool = True) ->
     if reply:
         tokens += llama.tokenize(b"<|im_start|>assistant\n", add_bos=False, special=True)
     return tokens
+
+
+def system_prompt(messages: list[Message]) -> str:
+    """The text of a chat's system message, or "" when it has none."""
+    return messages[0]["content"] if messages[0]["role"] == "system" else ""
+
+
+def head_tokens(llama: Any, messages: list[Message]) -> list[int]:
+    """The tokens of a chat's system message: the fixed head kept cached between calls (none without one)."""
+    return chatml_tokens(llama, messages[:1], reply=False) if messages[0]["role"] == "system" else []
 
 
 def cache_head(llama: Any, head: list[int]) -> None:
