@@ -12,12 +12,17 @@ from typing import Any
 from eval.chart import render_chart
 from eval.judge import Judge, default_judge, load_pairs, measure_judge
 from eval.run import QUESTIONS, Suite, chart_view, format_report, load_questions, rejudge, run_suites, seed_suite
+from eval.stats import format_comparison
 from rag.core.errors import RagError
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     from rag import get_pipeline
 
+    if args.diff:
+        before, after = (json.loads(path.read_text(encoding="utf-8")) for path in args.diff)
+        print(format_comparison(before, after))
+        return 0
     judge = None if args.no_judge else default_judge(get_pipeline().settings)
     if args.rejudge:
         if judge is None:

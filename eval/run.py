@@ -25,6 +25,7 @@ from eval.metrics import (
     mrr,
     percentile,
 )
+from eval.stats import intervals
 from rag.core.citations import Answer
 
 EVAL_DIR = Path(__file__).resolve().parent
@@ -226,17 +227,25 @@ def load_thresholds(path: Path = THRESHOLDS) -> dict[str, dict[str, Any]]:
     return data
 
 
-def format_table(columns: dict[str, dict[str, float]]) -> str:
-    """Render metrics of one or more systems side by side."""
+def format_table(columns: dict[str, dict[str, float]], bounds: dict[str, dict[str, list[float]]] | None = None) -> str:
+    """Render metrics of one or more systems side by side; a rate with its 95% interval in `bounds`
+    (by system, then metric) is shown with it."""
+    bounds = bounds or {}
     names = list(dict.fromkeys(n for metrics in columns.values() for n in metrics))
     width = max(len(n) for n in names) + 2
-    header = "metric".ljust(width) + "".join(f"{system:>14}" for system in columns)
+    cell = 24 if bounds else 14
+    header = "metric".ljust(width) + "".join(f"{system:>{cell}}" for system in columns)
     rows = [header, "-" * len(header)]
     for name in names:
         cells = []
-        for metrics in columns.values():
+        for system, metrics in columns.items():
             value = metrics.get(name, math.nan)
-            cells.append(f"{value:>14.2f}" if name.endswith("_s") else f"{value:>14.1%}")
+            if name.endswith("_s"):
+                cells.append(f"{value:>{cell}.2f}")
+                continue
+            low, high = bounds.get(system, {}).get(name, (math.nan, math.nan))
+            shown = f"{value:.1%}" + (f" ({low:.0%}-{high:.0%})" if not math.isnan(low) else "")
+            cells.append(f"{shown:>{cell}}")
         rows.append(name.ljust(width) + "".join(cells))
     return "\n".join(rows)
 
@@ -246,7 +255,10 @@ def format_report(data: dict[str, Any]) -> str:
     blocks = []
     for name, suite in data["suites"].items():
         columns = {system: result["metrics"] for system, result in suite["systems"].items()}
-        blocks.append(f"{name} ({suite['questions']} questions)\n{format_table(columns)}")
+        bounds = {system: result["intervals"] for system, result in suite["systems"].items() if "intervals" in result}
+        table = format_table(columns, bounds)
+        note = "; rates with their 95% interval" if bounds else ""
+        blocks.append(f"{name} ({suite['questions']} questions{note})\n{table}")
     return "\n\n".join(blocks)
 
 
@@ -360,9 +372,11 @@ def run_suites(
             results: dict[str, dict[str, Any]] = {}
             for system in systems:
                 outcomes = evaluate(system, questions, texts, judge, k, progress)
+                rows = [asdict(o) for o in outcomes]
                 results[system.name] = {
                     "metrics": summarize(outcomes, k, judged=judge is not None),
-                    "questions": [asdict(o) for o in outcomes],
+                    "intervals": intervals(rows),
+                    "questions": rows,
                 }
             report["suites"][suite.name] = {
                 "corpus": str(suite.corpus_dir),

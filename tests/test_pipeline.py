@@ -309,3 +309,20 @@ def test_the_python_api_ingests_and_answers_through_the_process_pipeline(
     (corpus / "new.txt").write_text("Zyxbridge quokkas met on Monday.\n", encoding="utf-8")
     assert rag.ingest([corpus / "new.txt"]).added == ["new.txt"]
     assert isinstance(rag.ask("Where did the quokkas meet?"), rag.Answer)
+
+
+def test_a_new_pipeline_on_a_built_index_neither_ingests_nor_reads_the_manifest_to_start(
+    fake_pipeline: Pipeline, settings: Settings, fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty index is built at first use; a built one is found by a count, not by reading every
+    article's record (a second at 100k chunks, in every new process)."""
+    fake_pipeline.ensure_index()
+    assert fake_pipeline.index.file_count() == len(fake_pipeline.index.manifest()) == 5
+    again = Pipeline(settings, embedder=FakeEmbedder(), llm=fake_llm)
+
+    def unexpected(*_: object, **__: object) -> None:
+        raise AssertionError("started by reading the manifest, or by ingesting")
+
+    monkeypatch.setattr(again.index, "manifest", unexpected)
+    monkeypatch.setattr(again, "ingest", unexpected)
+    again.ensure_index()

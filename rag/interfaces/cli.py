@@ -103,6 +103,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rejudge", type=Path, metavar="REPORT", help="judge a saved report's answers again; no system runs"
     )
+    p.add_argument(
+        "--diff",
+        type=Path,
+        nargs=2,
+        metavar=("BEFORE", "AFTER"),
+        help="compare two saved reports question by question (paired sign test); no system runs",
+    )
     p.set_defaults(run=_eval)
 
     p = sub.add_parser("doctor", help="check the models, the index and the backends; say how to fix problems")

@@ -230,6 +230,12 @@ class Index:
         self.state.upsert(ids=["generation"], embeddings=[[1.0]], metadatas=[{"value": uuid.uuid4().hex}])
 
     @_reads
+    def file_count(self) -> int:
+        """How many articles the manifest holds, without reading it."""
+        with self._storage("count the articles"):
+            return int(self.files.count())
+
+    @_reads
     def chunk_count(self) -> int:
         with self._storage("count the chunks"):
             return int(self.chunks.count())
