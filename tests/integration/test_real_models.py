@@ -109,9 +109,9 @@ def assert_verbatim(answer: Answer, corpus: Path) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known miss: for 'land terms' the plan article's chunk naming Crimea, Donetsk, Luhansk, Kherson and "
-    "Zaporizhzhia ranks outside the top 10 chunks (MiniLM and BM25 both favour the sentences saying 'land'), so "
-    "no passage holds the terms; see docs/evaluation.md",
+    reason="known miss: the plan article's chunk is among the four read, but its window (the sentence closest to "
+    "'land terms' and one either side) stops before the sentences that name Crimea, Donetsk, Luhansk, Kherson "
+    "and Zaporizhzhia; the model answers from the sentences that say 'land'; see docs/evaluation.md",
 )
 def test_land_terms_are_named_and_cited(answering: Pipeline) -> None:
     answer = answering.ask(ASKED[0])
