@@ -20,7 +20,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     from rag import get_pipeline
 
     if args.diff:
-        before, after = (json.loads(path.read_text(encoding="utf-8")) for path in args.diff)
+        before, after = (read_report(path) for path in args.diff)
         print(format_comparison(before, after))
         return 0
     judge = None if args.no_judge else default_judge(get_pipeline().settings)
@@ -48,6 +48,19 @@ def run_from_args(args: argparse.Namespace) -> int:
     for failure in failures:
         print(f"FAIL {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    """A report `rag eval --out` wrote, or a RagError that says why `path` is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RagError(f"Cannot read the report {path}: {exc.strerror}.") from exc
+    except ValueError as exc:
+        raise RagError(f"{path} is not JSON ({exc}); pass reports that rag eval --out wrote.") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("suites"), dict):
+        raise RagError(f"{path} is not an eval report: it has no suites. Pass reports that rag eval --out wrote.")
+    return data
 
 
 def _run(args: argparse.Namespace, judge: Judge | None) -> tuple[dict[str, Any], list[str]]:

@@ -54,6 +54,10 @@ RATES: dict[str, tuple[Callable[[Row], bool], Callable[[Row], bool]]] = {
         lambda r: r["answerable"] and r["contested"],
         lambda r: r["gave_fake"] and not r["correct"],
     ),
+    "conflict_true_only": (
+        lambda r: r["answerable"] and r["contested"],
+        lambda r: r["correct"] and not r["gave_fake"],
+    ),
 }
 
 

@@ -110,7 +110,7 @@ class Pipeline:
         written by an older version up to date."""
         with self._init_lock, self.index.guard():
             if not self._ensured:
-                if not self.index.file_count():  # a count: the manifest of a large index takes a second to read
+                if not self.index.file_count():  # a count: a large index's manifest takes up to a second to read
                     self.ingest(progress=False)
                 else:
                     upgrade(self.index, self.settings)

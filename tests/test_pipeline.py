@@ -315,7 +315,7 @@ def test_a_new_pipeline_on_a_built_index_neither_ingests_nor_reads_the_manifest_
     fake_pipeline: Pipeline, settings: Settings, fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An empty index is built at first use; a built one is found by a count, not by reading every
-    article's record (a second at 100k chunks, in every new process)."""
+    article's record (up to a second at 100k chunks, in every new process)."""
     fake_pipeline.ensure_index()
     assert fake_pipeline.index.file_count() == len(fake_pipeline.index.manifest()) == 5
     again = Pipeline(settings, embedder=FakeEmbedder(), llm=fake_llm)

@@ -1,4 +1,6 @@
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,3 +82,21 @@ def test_the_table_shows_a_rate_with_its_interval_and_a_time_without() -> None:
     )
     assert "66.7% (21%-94%)" in table
     assert "1.50" in table
+
+
+def test_diff_of_files_that_are_not_reports_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rag.interfaces.cli import main
+
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"suites": {"dev": {"systems": {"ours": {"questions": [row("q1", True, False)]}}}}}))
+    assert main(["eval", "--diff", str(report), str(report)]) == 0
+    assert "dev: 0 questions changed outcome" in capsys.readouterr().out
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "broken.json").write_text("{")
+    for other, message in [
+        ("missing.json", "Cannot read"),
+        ("list.json", "not an eval report"),
+        ("broken.json", "not JSON"),
+    ]:
+        assert main(["eval", "--diff", str(report), str(tmp_path / other)]) != 0
+        assert message in capsys.readouterr().err
