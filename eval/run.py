@@ -25,7 +25,7 @@ from eval.metrics import (
     mrr,
     percentile,
 )
-from eval.stats import intervals
+from eval.stats import counts, intervals
 from rag.core.citations import Answer
 
 EVAL_DIR = Path(__file__).resolve().parent
@@ -169,7 +169,6 @@ def evaluate(
 def summarize(outcomes: Sequence[Outcome], k: int, judged: bool = True) -> dict[str, float]:
     """Every metric by name; fractions in 0..1, times in seconds. Judge figures carry a `judge_` prefix."""
     answerable = [o for o in outcomes if o.answerable]
-    unanswerable = [o for o in outcomes if not o.answerable]
     latencies = [o.seconds for o in outcomes]
     firsts = [o.first_token_seconds for o in outcomes if o.first_token_seconds is not None]
     metrics: dict[str, float] = {}
@@ -177,19 +176,9 @@ def summarize(outcomes: Sequence[Outcome], k: int, judged: bool = True) -> dict[
     if ranks:
         metrics[f"retrieval_hit_rate@{k}"] = hit_rate(ranks, k)
         metrics[f"retrieval_mrr@{k}"] = mrr(ranks, k)
-    if answerable:
-        metrics["answer_accuracy"] = _frac(sum(o.correct for o in answerable), len(answerable))
-        metrics["wrong_answer_rate"] = _frac(sum(o.answered and not o.correct for o in answerable), len(answerable))
-    if unanswerable:
-        metrics["rejection_rate"] = _frac(sum(not o.answered for o in unanswerable), len(unanswerable))
-    metrics["abstention_accuracy"] = _frac(sum(o.abstained_right for o in outcomes), len(outcomes))
-    conflicts = [o for o in answerable if o.contested]
-    if conflicts:
-        metrics["conflict_both_or_refusal"] = _frac(
-            sum((o.correct and o.gave_fake) or not o.answered for o in conflicts), len(conflicts)
-        )
-        metrics["conflict_fake_only"] = _frac(sum(o.gave_fake and not o.correct for o in conflicts), len(conflicts))
-        metrics["conflict_true_only"] = _frac(sum(o.correct and not o.gave_fake for o in conflicts), len(conflicts))
+    # The rates that count questions, defined once in eval.stats (which also gives their intervals).
+    metrics |= {name: hits / n for name, (hits, n) in counts([asdict(o) for o in outcomes]).items()}
+    metrics.setdefault("abstention_accuracy", math.nan)  # no questions at all
     metrics["citation_integrity"] = _frac(sum(o.citations_verbatim for o in outcomes), len(outcomes))
     if judged:
         metrics["judge_support_recall"] = _frac(sum(o.supported for o in outcomes), sum(o.sentences for o in outcomes))

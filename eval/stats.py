@@ -61,14 +61,19 @@ RATES: dict[str, tuple[Callable[[Row], bool], Callable[[Row], bool]]] = {
 }
 
 
-def intervals(rows: Sequence[Row]) -> dict[str, list[float]]:
-    """The 95% interval of every rate the rows have questions for."""
+def counts(rows: Sequence[Row]) -> dict[str, tuple[int, int]]:
+    """Hits and questions counted, for every rate the rows have questions for, in `RATES` order."""
     found = {}
     for name, (counted, hit) in RATES.items():
         over = [r for r in rows if counted(r)]
         if over:
-            found[name] = list(wilson(sum(bool(hit(r)) for r in over), len(over)))
+            found[name] = (sum(bool(hit(r)) for r in over), len(over))
     return found
+
+
+def intervals(rows: Sequence[Row]) -> dict[str, list[float]]:
+    """The 95% interval of every rate the rows have questions for."""
+    return {name: list(wilson(hits, n)) for name, (hits, n) in counts(rows).items()}
 
 
 def outcome(row: Row) -> str:
