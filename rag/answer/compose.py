@@ -5,7 +5,8 @@ when what it cites states it (`rag.verify.support`); a sentence whose own citati
 against the passage sentences closest to it in meaning, so a model that cites the sentence next
 to the right one still lands on the right one, and each try may add the neighbouring sentences
 that name who "he" is. When the answer gives a figure, a passage sentence that answers with
-another value of it is quoted too. When nothing survives, or the model declines,
+another value of it is quoted too. A sentence that only restates the question answers nothing,
+whatever it cites, and is removed first. When nothing survives, or the model declines,
 the closest sentences are checked for whether they answer the question by themselves: the
 reader then gets that sentence, quoted, rather than a refusal that shows the answer underneath.
 """
@@ -27,7 +28,7 @@ from rag.evidence.passages import HEADING, Evidence, is_heading, passages_text
 from rag.models.embedding import Embedder
 from rag.models.llm import Message
 from rag.models.prompts import NO_ANSWER, as_data, chat, load_prompt
-from rag.verify.roles import names, unframed
+from rag.verify.roles import adds_nothing, names, unframed
 from rag.verify.support import SupportChecker, Verdict
 
 Kept = list[tuple[str, list[int]]]
@@ -123,6 +124,9 @@ def check_draft(
             removed.append(Removed(sentence=claim, reason="it repeats a passage's heading, not what a sentence says"))
             continue
         claim = unframed(claim, HEADING) or claim  # "The passage from X states that ..."
+        if adds_nothing(question, claim):
+            removed.append(Removed(sentence=claim, reason="it says nothing the question does not"))
+            continue
         numbers = dict.fromkeys(marker_numbers(sentence))
         marked = [n - 1 for n in numbers if 1 <= n <= len(evidence) and not evidence[n - 1].asks]
         cites, verdict = _cite(question, claim, marked, evidence, checker, vectors, embedder, rules.recite_candidates)
@@ -265,7 +269,11 @@ def _direct_answer(
     question: str, evidence: Sequence[Evidence], closest: Sequence[int], checker: SupportChecker
 ) -> int | None:
     """Of the `closest` sentences, the one that best answers the question by itself, if the check passes it."""
-    scored = [(checker.answers(question, evidence[i].shown), i) for i in closest if not evidence[i].asks]
+    scored = [
+        (checker.answers(question, evidence[i].shown), i)
+        for i in closest
+        if not evidence[i].asks and not adds_nothing(question, evidence[i].text)
+    ]
     best, index = max(scored, default=(0.0, -1))
     return index if best >= checker.threshold else None
 

@@ -328,8 +328,10 @@ class Index:
                 if meta is not None and any(meta.get(k) != v for k, v in wanted.items()):
                     ids.append(id_)
                     metas.append({**meta, **wanted})
+            # in pages: one update of more rows than the store's batch limit (5,461 embedded) fails
+            for lo in range(0, len(ids), PAGE):
+                self.files.update(ids=ids[lo : lo + PAGE], metadatas=metas[lo : lo + PAGE])  # type: ignore[arg-type]
             if ids:
-                self.files.update(ids=ids, metadatas=metas)  # type: ignore[arg-type]
                 self.bump()
 
     @_writes

@@ -77,6 +77,28 @@ def names(text: str) -> set[str]:
     return {t.lower_ for t in parser()(text) if t.pos_ == "PROPN" or (t.pos_ == "NOUN" and t.text[:1].isupper())}
 
 
+def adds_nothing(question: str, claim: str) -> bool:
+    """Whether a claim says nothing that the question does not already say.
+
+    Every content word of the claim (by lemma, spaCy's stop words and punctuation aside) is then
+    the question's own: "The 2031 marathon winner is the marathon winner." for "Who is the 2031
+    marathon winner?", or a bare title such as "Q2 2031 revenue." for "What was the Q2 2031 revenue?". The
+    cited text may well "state" such a claim, but the claim answers nothing. Two kinds of question
+    are answered by restating or choosing: a yes-no question, which opens with an auxiliary verb
+    ("Did Ann win?"), and one that offers alternatives joined by "or"; those never count.
+    """
+    nlp = parser()
+    asked = nlp(question)
+    if not len(asked) or asked[0].pos_ == "AUX" or any(t.dep_ == "cc" and t.lower_ == "or" for t in asked):
+        return False
+    return _content(nlp(claim)) <= _content(asked)
+
+
+def _content(doc: Any) -> set[str]:
+    """The lemmas of a text's content words, lower-cased."""
+    return {t.lemma_.lower() for t in doc if not (t.is_stop or t.is_punct or t.is_space)}
+
+
 def unframed(claim: str, heading: str) -> str | None:
     """What a claim says once a frame naming the evidence itself is taken off, or None.
 

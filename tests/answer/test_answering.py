@@ -3,12 +3,13 @@
 import pytest
 
 from rag.answer.compose import answer_grammar, build_messages, check_draft, figures, finish, variants
+from rag.core.citations import Removed
 from rag.core.config import Answering
 from rag.evidence.passages import Evidence
 from rag.models.embedding import FakeEmbedder
 from rag.models.llm import FakeLLM
 from rag.models.prompts import NO_ANSWER
-from rag.verify.roles import unframed
+from rag.verify.roles import adds_nothing, unframed
 from rag.verify.support import SupportChecker
 
 WON = "Ann Quill won the 2031 Zyxbridge marathon in a course record of 2 hours 9 minutes."
@@ -119,6 +120,46 @@ def test_a_claim_citing_a_question_moves_to_the_sentence_that_states_it() -> Non
     asked = "Readers asked: did Ann Quill win the 2031 Zyxbridge marathon?"
     checked = check("Ann Quill won the 2031 Zyxbridge marathon [1].", evidence(asked, WON))
     assert checked.kept == [("Ann Quill won the 2031 Zyxbridge marathon.", [1])]
+
+
+def test_a_claim_that_only_restates_the_question_is_removed_even_when_the_model_says_yes() -> None:
+    checked = check(
+        "The 2031 Zyxbridge marathon was won [1]. Ann Quill won it [1].", evidence(WON), FakeLLM(judge=lambda _: 1.0)
+    )
+    assert checked.kept == [("Ann Quill won it.", [0])]
+    assert checked.removed == [
+        Removed(sentence="The 2031 Zyxbridge marathon was won.", reason="it says nothing the question does not")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("question", "claim", "restates"),
+    [
+        ("What was the Zyxbridge revenue in Q2 2031?", "Zyxbridge Q2 2031 revenue.", True),
+        ("Who is the 2031 Zyxbridge marathon winner?", "The 2031 Zyxbridge marathon winner is the winner.", True),
+        ("Who is the 2031 Zyxbridge marathon winner?", "The winner is Ann Quill.", False),
+        ("Did Ann Quill win the 2031 Zyxbridge marathon?", "Ann Quill won the 2031 Zyxbridge marathon.", False),
+        ("Who won in 2031, Ann Quill or Bo Reed?", "Ann Quill won in 2031.", False),
+    ],
+)
+def test_a_claim_adds_nothing_unless_it_has_a_word_of_its_own_or_the_question_is_yes_no_or_a_choice(
+    question: str, claim: str, restates: bool
+) -> None:
+    assert adds_nothing(question, claim) is restates
+
+
+def test_a_passage_sentence_that_restates_the_question_is_not_quoted_as_the_answer() -> None:
+    title = evidence("Zyxbridge Q2 2031 revenue")
+    answer = finish(
+        "What was the Zyxbridge revenue in Q2 2031?",
+        NO_ANSWER,
+        title,
+        checker(FakeLLM(judge=lambda _: 1.0)),
+        FakeEmbedder(),
+        "fake",
+        UNCHECKED,
+    )
+    assert not answer.answered
 
 
 def test_a_question_in_the_passages_is_never_given_as_the_answer() -> None:

@@ -86,3 +86,25 @@ def test_an_unreadable_vector_segment_is_emptied_for_a_rebuild(
     monkeypatch.setattr(Collection, "get", real_get)
     report = Pipeline(settings, embedder=fake_pipeline.embedder, llm=fake_pipeline.llm).ingest(progress=False)
     assert len(report.added) == 5 and Index(settings).chunk_count() > 0  # the articles are embedded again
+
+
+def test_duplicate_marks_for_more_articles_than_one_store_write_takes_are_recorded(tmp_path: Path) -> None:
+    """Marking an older index's articles (its upgrade) updates every manifest entry: past Chroma's
+    batch limit (5,461 rows embedded) one update call fails, and with it every question."""
+    index = Index(Settings(index_dir=tmp_path / "index", corpus_dir=tmp_path))
+    sources = [f"{i:05d}.txt" for i in range(6000)]
+    for page in (sources[:3000], sources[3000:]):  # as ingest writes them, a few at a time
+        index.files.upsert(
+            ids=page,
+            embeddings=[[1.0]] * len(page),
+            documents=[""] * len(page),
+            metadatas=[{"sha256": "x", "path": s, "chunks": 1} for s in page],
+        )
+    index.set_duplicates({"00001.txt": "00000.txt"}, {s: f"facts-{s}" for s in sources})
+    got = index.files.get(ids=["00000.txt", "00001.txt", "05999.txt"], include=["metadatas"])
+    marks = {id_: (m["duplicate_of"], m["facts"]) for id_, m in zip(got["ids"], got["metadatas"], strict=True)}
+    assert marks == {
+        "00000.txt": ("", "facts-00000.txt"),
+        "00001.txt": ("00000.txt", "facts-00001.txt"),
+        "05999.txt": ("", "facts-05999.txt"),
+    }
