@@ -27,6 +27,7 @@ from eval.metrics import (
 )
 from eval.stats import counts, intervals
 from rag.core.citations import Answer
+from rag.evidence.passages import Reading
 
 EVAL_DIR = Path(__file__).resolve().parent
 QUESTIONS = EVAL_DIR / "questions.jsonl"
@@ -70,7 +71,9 @@ class System(Protocol):
 
     name: str
 
-    def answer(self, question: str) -> Iterator[str | Answer]: ...
+    def answer(self, question: str) -> Iterator[str | Reading | Answer]:
+        """The streamed draft's pieces and the Answer; a system that shows what it read first yields a Reading."""
+        ...
 
     def ranked_sources(self, question: str, k: int) -> list[str]: ...
 
@@ -103,8 +106,10 @@ class Outcome:
     claims: list[dict[str, Any]] = field(default_factory=list)
     answer_check: float | None = None  # the system's own P(yes) that its cited sentences answer
     relevance: float | None = None  # the system's own P(yes) that its answer says what was asked
-    draft: str = ""  # what the system streamed before its answer (for ours: the model's draft)
+    draft: str = ""  # the model's whole reply where the system records it (ours), else what it streamed
     removed: list[dict[str, str]] = field(default_factory=list)  # draft sentences its own checks removed, and why
+    # Whether every key fact is in the passages the system read (None: it shows none, or nothing to find)
+    read: bool | None = None
 
 
 def evaluate(
@@ -123,9 +128,12 @@ def evaluate(
         first: float | None = None
         answer: Answer | None = None
         draft = ""
+        read: bool | None = None
         for event in system.answer(q.question):
             if isinstance(event, Answer):
                 answer = event
+            elif isinstance(event, Reading):
+                read = not missing_facts(" ".join(e.text for e in event.evidence), q.facts)
             elif isinstance(event, str):
                 first = time.perf_counter() - started if first is None else first
                 draft += event
@@ -159,8 +167,9 @@ def evaluate(
                 first_token_seconds=None if first is None else round(first, 3),
                 sources=[c.source for c in answer.citations],
                 claims=[asdict(c) for c in support.claims] if support else [],
-                draft=draft,
+                draft=answer.draft or draft,
                 removed=[r.model_dump() for r in answer.removed],
+                read=read if q.answerable else None,
             )
         )
     return outcomes
@@ -274,8 +283,8 @@ class PipelineSystem:
         self.pipeline = pipeline
         self.name = name
 
-    def answer(self, question: str) -> Iterator[str | Answer]:
-        return self.pipeline.ask_stream(question)  # type: ignore[no-any-return]
+    def answer(self, question: str) -> Iterator[str | Reading | Answer]:
+        return self.pipeline.ask_stream(question, passages=True)  # type: ignore[no-any-return]
 
     def ranked_sources(self, question: str, k: int) -> list[str]:
         vector = self.pipeline.embedder.embed([question])[0]

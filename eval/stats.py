@@ -58,6 +58,9 @@ RATES: dict[str, tuple[Callable[[Row], bool], Callable[[Row], bool]]] = {
         lambda r: r["answerable"] and r["contested"],
         lambda r: r["correct"] and not r["gave_fake"],
     ),
+    # Where answers are lost: before the model reads (no passage has every key fact), or in the reading.
+    "facts_in_passages": (lambda r: r["answerable"] and r.get("read") is not None, lambda r: r["read"]),
+    "accuracy_given_facts": (lambda r: r["answerable"] and bool(r.get("read")), lambda r: r["correct"]),
 }
 
 

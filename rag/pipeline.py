@@ -11,7 +11,14 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from rag.answer.compose import answer_grammar, answer_start, answer_system, build_messages, finish, retrieval_only
+from rag.answer.compose import (
+    answer_grammar,
+    answer_system,
+    build_messages,
+    finish,
+    retrieval_only,
+    stream_start,
+)
 from rag.core.citations import Answer
 from rag.core.config import Settings
 from rag.core.errors import RagError
@@ -161,6 +168,7 @@ class Pipeline:
         try:
             draft = (yield from self._generate(build_messages(question, evidence), len(evidence))) if evidence else ""
             answer = finish(question, draft, evidence, self.checker, self.embedder, model, self.settings.answer)
+            answer.draft = draft
         except LLMUnavailable as exc:
             # Retrieval still works: show the evidence itself rather than fail the question.
             answer = retrieval_only(question, evidence, str(exc), self.embedder, self.settings.answer)
@@ -169,14 +177,15 @@ class Pipeline:
         yield answer
 
     def _generate(self, messages: list[Message], sentences: int) -> Generator[str, None, str]:
-        """Stream the reply's answer line to the caller as it is generated; return the whole reply."""
+        """Stream the reply's answer (its answer line, or all of a reply written without the format)
+        to the caller as it is generated; return the whole reply."""
         rules = self.settings.answer
         grammar = answer_grammar(sentences, rules.max_claims) if rules.constrained else None
         reply, answer_at, streamed = "", -1, 0
         for piece in self.llm.stream(messages, rules.max_tokens, grammar):
             reply += piece
             if answer_at < 0:
-                answer_at = answer_start(reply)
+                answer_at = stream_start(reply)
             if answer_at >= 0:
                 answer = reply[answer_at:].lstrip()
                 if len(answer) > streamed:

@@ -159,6 +159,22 @@ def test_stream_can_show_the_passages_before_the_draft(fake_pipeline: Pipeline, 
     )
 
 
+def test_a_reply_without_the_format_streams_whole_and_every_answer_keeps_the_whole_reply(
+    fake_pipeline: Pipeline, fake_llm: FakeLLM
+) -> None:
+    target = numbered(fake_pipeline, QUESTION, "600,000")
+    plain = f"The plan capped Ukraine's armed forces at 600,000 personnel [{target}]."
+    for reply, shown in [
+        (f"  {plain}", plain),
+        (f"Sentences: [{target}]\nAnswer: {plain}", plain),
+        ("Sentences: none", ""),
+    ]:
+        fake_llm.replies.append(reply)
+        events = list(fake_pipeline.ask_stream(QUESTION))
+        assert "".join(e for e in events if isinstance(e, str)) == shown, reply
+        assert isinstance(events[-1], Answer) and events[-1].draft == reply
+
+
 def test_the_draft_is_generated_under_the_reply_grammar_of_its_passages(settings: Settings) -> None:
     for constrained in (True, False):
         llm = FakeLLM(["Sentences: [1]\nAnswer: Some words [1]."])

@@ -65,12 +65,25 @@ def answer_grammar(count: int, claims: int) -> str:
 
 _SENTENCES = re.compile(r"^\s*Sentences:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 _ANSWER = re.compile(r"^\s*Answer:\s*", re.IGNORECASE | re.MULTILINE)
+_OPENING = "sentences:"  # how a reply in the format begins, lower-cased
 
 
 def answer_start(reply: str) -> int:
     """Where the answer line's text begins in a (partial) reply, or -1 before it has begun."""
     match = _ANSWER.search(reply)
     return match.end() if match else -1
+
+
+def stream_start(reply: str) -> int:
+    """Where the text to show as it is generated begins in a partial reply, or -1 while that cannot
+    be told yet: after "Answer:", or at the start of a reply that does not open with the Sentences
+    line (the model wrote its answer without the format, and `answer_part` reads it whole)."""
+    start = answer_start(reply)
+    if start >= 0:
+        return start
+    head = reply.lstrip()
+    opening = _OPENING[: len(head)]
+    return -1 if head[: len(_OPENING)].lower() == opening else len(reply) - len(head)
 
 
 def answer_part(draft: str) -> str:

@@ -66,6 +66,9 @@ class Answer(BaseModel):
     relevance: float | None = Field(
         None, description="The model's P(yes) that the answer's own words give what the question asks for."
     )
+    draft: str = Field(
+        "", description="The model's whole reply, before any check ('Sentences:' line too); empty when none was asked."
+    )
 
 
 _GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:,|;|and|-|–)\s*\d+)+)\s*\]")

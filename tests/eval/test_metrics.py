@@ -126,3 +126,51 @@ def test_an_outcome_keeps_the_streamed_draft_and_what_the_checks_removed() -> No
     assert outcome.draft == "Bo Reed won [1]."
     assert outcome.removed == [{"sentence": "Bo Reed won.", "reason": "the cited text does not state it (P(yes) 0.20)"}]
     assert not outcome.answered and outcome.first_token_seconds is not None
+
+
+class FakeReadingSystem:
+    """A fake system that shows the one passage sentence it read, then gives a set answer."""
+
+    name = "fake"
+
+    def __init__(self, replies: dict[str, tuple[str, str]]) -> None:
+        self.replies = replies  # question -> (the sentence it reads, its answer)
+
+    def answer(self, question: str):  # type: ignore[no-untyped-def]
+        from rag.core.citations import Answer
+        from rag.evidence.passages import Evidence, Reading
+
+        sentence, text = self.replies[question]
+        yield Reading((Evidence("a.txt", 0, len(sentence), sentence, None, None, None, 1.0),))
+        yield Answer(question=question, text=text, answered=True)
+
+    def ranked_sources(self, question: str, k: int) -> list[str]:
+        return []
+
+
+def test_the_eval_tells_facts_that_never_reached_the_model_from_facts_it_misread() -> None:
+    from eval.run import Question, evaluate, summarize
+
+    def asked(id_: str, facts: list[list[str]], answerable: bool = True) -> Question:
+        return Question(id=id_, question=id_, answerable=answerable, sources=[], facts=facts, kind="single_fact")
+
+    questions = [
+        asked("read, right", [["Ann Quill"]]),
+        asked("read, misread", [["Ann Quill"], ["4 hours"]]),
+        asked("never read", [["Bo Reed"]]),
+        asked("nothing to find", [], answerable=False),
+    ]
+    system = FakeReadingSystem(
+        {
+            "read, right": ("Ann Quill won.", "Ann Quill won [1]."),
+            "read, misread": ("Ann Quill won in 4 hours.", "Ann Quill won [1]."),
+            "never read": ("Ann Quill won.", "Ann Quill won [1]."),
+            "nothing to find": ("Ann Quill won.", "Ann Quill won [1]."),
+        }
+    )
+    outcomes = evaluate(system, questions, {}, None, k=10, progress=False)
+    assert [o.read for o in outcomes] == [True, True, False, None]
+    metrics = summarize(outcomes, k=10, judged=False)
+    assert metrics["facts_in_passages"] == 2 / 3  # of the answerable questions
+    assert metrics["accuracy_given_facts"] == 1 / 2  # of those two, one answer is right
+    assert metrics["answer_accuracy"] == 1 / 3
