@@ -82,8 +82,7 @@ def stream_start(reply: str) -> int:
     if start >= 0:
         return start
     head = reply.lstrip()
-    opening = _OPENING[: len(head)]
-    return -1 if head[: len(_OPENING)].lower() == opening else len(reply) - len(head)
+    return -1 if _OPENING.startswith(head[: len(_OPENING)].lower()) else len(reply) - len(head)
 
 
 def answer_part(draft: str) -> str:
