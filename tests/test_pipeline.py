@@ -167,7 +167,9 @@ def test_a_reply_without_the_format_streams_whole_and_every_answer_keeps_the_who
     for reply, shown in [
         (f"  {plain}", plain),
         (f"Sentences: [{target}]\nAnswer: {plain}", plain),
+        (f"Sentences: [{target}]\n{plain}", plain),
         ("Sentences: none", ""),
+        ("Sentences: none\nNothing here.", ""),
     ]:
         fake_llm.replies.append(reply)
         events = list(fake_pipeline.ask_stream(QUESTION))

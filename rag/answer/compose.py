@@ -66,6 +66,7 @@ def answer_grammar(count: int, claims: int) -> str:
 _SENTENCES = re.compile(r"^\s*Sentences:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 _ANSWER = re.compile(r"^\s*Answer:\s*", re.IGNORECASE | re.MULTILINE)
 _OPENING = "sentences:"  # how a reply in the format begins, lower-cased
+_LABEL = "answer:"  # how its second line begins, lower-cased
 
 
 def answer_start(reply: str) -> int:
@@ -76,13 +77,21 @@ def answer_start(reply: str) -> int:
 
 def stream_start(reply: str) -> int:
     """Where the text to show as it is generated begins in a partial reply, or -1 while that cannot
-    be told yet: after "Answer:", or at the start of a reply that does not open with the Sentences
-    line (the model wrote its answer without the format, and `answer_part` reads it whole)."""
+    be told yet: after "Answer:"; at the start of a reply that does not open with the Sentences
+    line (the model wrote its answer without the format, and `answer_part` reads it whole); or
+    after a Sentences line that cites, when the next line is not the "Answer:" label (the model
+    left the label out, and `answer_part` reads the rest)."""
     start = answer_start(reply)
     if start >= 0:
         return start
     head = reply.lstrip()
-    return -1 if _OPENING.startswith(head[: len(_OPENING)].lower()) else len(reply) - len(head)
+    if not _OPENING.startswith(head[: len(_OPENING)].lower()):
+        return len(reply) - len(head)
+    listed, newline, rest = head.partition("\n")
+    body = rest.lstrip()
+    if not newline or not marker_numbers(listed) or not body or _LABEL.startswith(body[: len(_LABEL)].lower()):
+        return -1
+    return len(reply) - len(body)
 
 
 def answer_part(draft: str) -> str:
