@@ -46,12 +46,14 @@ RESULT = "RESULT "
 
 
 class TimedLLM:
-    """Wrap an LLM and record when each call's first token arrives."""
+    """Wrap an LLM and record when each call's first token arrives, and the time spent in checks."""
 
     def __init__(self, inner: LLM) -> None:
         self.inner = inner
         self.name = inner.name
         self.first: float | None = None
+        self.checks = 0
+        self.check_seconds = 0.0
 
     def stream(self, messages: list[Message], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
         started = time.perf_counter()
@@ -61,11 +63,16 @@ class TimedLLM:
             yield piece
 
     def p_yes(self, messages: list[Message]) -> float:
-        return self.inner.p_yes(messages)
+        started = time.perf_counter()
+        try:
+            return self.inner.p_yes(messages)
+        finally:
+            self.checks += 1
+            self.check_seconds += time.perf_counter() - started
 
 
 def time_ours(pipeline: Pipeline, llm: TimedLLM, question: str) -> dict[str, Any]:
-    llm.first = None
+    llm.first, llm.checks, llm.check_seconds = None, 0, 0.0
     started = time.perf_counter()
     first: float | None = None
     shown: float | None = None
@@ -79,7 +86,15 @@ def time_ours(pipeline: Pipeline, llm: TimedLLM, question: str) -> dict[str, Any
             first = time.perf_counter() - started
     total = time.perf_counter() - started
     assert answer is not None
-    return {"total": total, "first": first, "passages": shown, "first_model": llm.first, "answered": answer.answered}
+    return {
+        "total": total,
+        "first": first,
+        "passages": shown,
+        "first_model": llm.first,
+        "answered": answer.answered,
+        "checks": llm.checks,
+        "check_seconds": llm.check_seconds,
+    }
 
 
 def sweep(pipeline: Pipeline, qs: list[str], sizes: list[int]) -> dict[int, dict[str, float]]:
@@ -250,11 +265,15 @@ def summary(name: str, r: dict[str, Any]) -> dict[str, float]:
         "rss_mb": r["rss_mb"],
         "answered": sum(x["answered"] for x in r["runs"]),
     }
+    if checked := [x for x in r["runs"] if "checks" in x]:  # ours: the model's yes/no calls after the draft
+        row["checks_p50"] = percentile([x["check_seconds"] for x in checked], 50)
+        row["check_calls"] = sum(x["checks"] for x in checked) / len(checked)
     print(
         f"{name:>8}: passages shown p50 {row['passages_p50']:4.2f} s | answer p50 {row['total_p50']:5.1f} s "
         f"(max {row['total_max']:.1f}) | first token p50 "
         f"{row['first_p50']:5.1f} s | first model token p50 {row['first_model_p50']:4.1f} s | peak RSS "
         f"{row['rss_mb']:6.0f} MB | answered {row['answered']}/{len(totals)} | load + warm-up {r['warmup']:.0f} s"
+        + (f" | checks p50 {row['checks_p50']:.1f} s, {row['check_calls']:.1f} an answer" if checked else "")
     )
     return row
 

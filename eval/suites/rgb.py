@@ -1,7 +1,8 @@
 """RGB (Chen et al., AAAI 2024) as three eval suites: noise, reject and conflict corpora, one snippet a file.
 
 - noise: every item's `positive` and `negative` snippets; each query expects its `answer`.
-- reject: only `negative` snippets, without any that contain an answer; each query expects a refusal.
+- reject: only `negative` snippets, without any that may give the answer in any spelling
+  (`eval.metrics.may_state`); each query expects a refusal.
 - conflict: `positive` and `positive_wrong` snippets; the sources disagree, so an answer should give
   the true and the fake claim, or refuse. The fake claim alone is the worst outcome.
 """
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from eval.metrics import missing_facts
+from eval.metrics import may_state
 from eval.run import Question, Suite
 
 MODES = ("noise", "reject", "conflict")
@@ -58,7 +59,7 @@ def _snippets(item: dict[str, Any], mode: str) -> list[str]:
     if mode == "conflict":
         return [*item["positive"], *item["positive_wrong"]]
     groups = answer_groups(item["answer"])
-    return [t for t in item["negative"] if missing_facts(t, groups)]  # keep only snippets without the answer
+    return [t for t in item["negative"] if not may_state(t, groups)]  # keep only snippets without the answer
 
 
 def _write_snippet(corpus: Path, text: str) -> None:

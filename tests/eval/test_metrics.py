@@ -9,6 +9,7 @@ from eval.metrics import (
     first_relevant_rank,
     hit_rate,
     judge_support,
+    may_state,
     missing_facts,
     mrr,
     normalise,
@@ -24,6 +25,20 @@ def test_fact_variants_match_after_normalising() -> None:
     facts = [["600,000", "600 000"], ["NATO"]]
     assert missing_facts("Ukraine would cut its army to 600 000 and renounce NATO [1].", facts) == []
     assert missing_facts("Ukraine would renounce membership.", facts) == ["600,000", "NATO"]
+
+
+def test_a_fact_may_be_stated_in_another_spelling_order_or_date_format() -> None:
+    assert may_state("Starring Doe Jane as the captain.", [["Jane Doe"]])  # another order
+    assert may_state("A film by Cristopher Okafor.", [["Christopher Okafor"]])  # a letter off
+    assert may_state("It sold for 2.5 billion dollars.", [["$2.5 billion"]])
+    assert may_state("Platform: PC ; Release: 3/14/2021 ; Genre: puzzle", [["March 14 2021"]])
+    assert may_state("The show returns on Sunday, March 14 [2].", [["March 14 2021"]])  # no year written
+    assert may_state("It opens on 14th March.", [["Mar 14, 2021", "March 14 2021"]])
+    assert not may_state("The show returned on March 14, 2019.", [["March 14 2021"]])  # another year
+    assert not may_state("The show returns on March 15.", [["March 14 2021"]])
+    assert not may_state("Jane Smith won.", [["Jane Doe"]])
+    assert not may_state("It sold for 2.5 million dollars.", [["$2.5 billion"]])
+    assert not may_state("Jane Doe won in March.", [["Jane Doe"], ["March 14 2021"]])  # every group
 
 
 def test_retrieval_ranks() -> None:
