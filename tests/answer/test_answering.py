@@ -10,7 +10,7 @@ from rag.models.embedding import FakeEmbedder
 from rag.models.llm import FakeLLM
 from rag.models.prompts import NO_ANSWER
 from rag.verify.roles import adds_nothing, unframed
-from rag.verify.support import SupportChecker
+from rag.verify.support import SupportChecker, restates
 
 WON = "Ann Quill won the 2031 Zyxbridge marathon in a course record of 2 hours 9 minutes."
 BEAT = "Bo Reed beat Ann Quill in a sprint finish to win the 2031 Zyxbridge marathon."
@@ -41,6 +41,16 @@ def test_a_claim_its_citation_states_is_kept_with_that_citation() -> None:
     checked = check("Ann Quill won the 2031 Zyxbridge marathon [1].", evidence(WON, WEATHER))
     assert checked.kept == [("Ann Quill won the 2031 Zyxbridge marathon.", [0])]
     assert checked.removed == []
+
+
+def test_a_claim_that_is_its_cited_sentence_word_for_word_is_kept_without_asking_the_model() -> None:
+    llm = FakeLLM(judge=lambda _: 0.0)
+    checked = check(f"{WON.upper()} [1].", evidence(WON, WEATHER), llm)
+    assert checked.kept == [(WON.upper(), [0])] and llm.checks == []
+    reworded = WON.replace("won", "easily won")
+    checked = check(f"{reworded} [1].", evidence(WON, WEATHER), llm)
+    assert checked.kept == [] and llm.checks  # one word more: the model is asked, and says no
+    assert restates("He said “it is over” — twice.", ['he said "it is over" - twice']) and not restates("", [""])
 
 
 def test_a_claim_citing_the_wrong_sentence_moves_to_the_one_that_states_it() -> None:
