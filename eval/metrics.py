@@ -18,9 +18,14 @@ if TYPE_CHECKING:
 
 
 def missing_facts(text: str, facts: Sequence[Sequence[str]]) -> list[str]:
-    """Return the first variant of each fact group none of whose variants the text contains."""
+    """Return the first variant of each fact group none of whose variants the text contains.
+
+    A variant is contained word for word (case, quote marks and spacing aside), or, for a date,
+    as the same day written another way ("September 20th" or "20/9/2019" for "September 20,
+    2019"; see `may_state` for the rule on years).
+    """
     norm = normalise(text)
-    return [group[0] for group in facts if not any(normalise(v) in norm for v in group)]
+    return [group[0] for group in facts if not any(normalise(v) in norm or _date_appears(v, text) for v in group)]
 
 
 _WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
@@ -28,12 +33,12 @@ _WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
 
 def may_state(text: str, facts: Sequence[Sequence[str]]) -> bool:
     """True when the text may give every fact group in some spelling, where `missing_facts` asks for
-    one of the listed spellings word for word.
+    one of the listed spellings word for word, or its date.
 
     A spelling counts when its words all appear in the text in any order, each word of four letters
     or more matched at a rapidfuzz ratio of at least 90 ("Doe Jane" for "Jane Doe", "Cristopher"
     for "Christopher", "2.5 billion dollars" for "$2.5 billion"), or, for a date, when dateparser or
-    spaCy's entities find that day of that month in the text, in the same year or with none written
+    spaCy's entities find that day of that month in the text, in the same year when both write one
     ("3/14/2021", "Sunday, March 14", "14th March"). At 90, one letter added or dropped passes
     and "million" for "billion" (85.7) does not. It errs towards yes, for the question
     "could this text answer it?": a corpus meant to hold no answer drops every text it says yes to.
@@ -53,21 +58,30 @@ def _words_appear(spelling: str, text: str) -> bool:
 
 
 def _date_appears(spelling: str, text: str) -> bool:
-    day = _parsed_date(spelling)
-    return day is not None and any(
-        (d.month, d.day) == (day.month, day.day) and (d.year == day.year or not re.search(r"\b\d{4}\b", written))
+    """Whether the text has the day and month the spelling gives, in its year when both write one."""
+    day = _parsed_date(spelling, relative=False)
+    if day is None:
+        return False
+    year = _YEAR.search(spelling)
+    return any(
+        (d.month, d.day) == (day.month, day.day) and (not year or d.year == day.year or not _YEAR.search(written))
         for written, d in _dates_in(text)
     )
 
 
+_YEAR = re.compile(r"\b\d{4}\b")
 _DATE_SETTINGS: Any = {"REQUIRE_PARTS": ["day", "month"]}
+# A fact's spelling is a date only when it writes a day and a month: never a relative time ("24
+# hours"), which dateparser would count from today. In a text, a relative time counts from the
+# date the text gives ("May 15, 2022 ... launched 10 years ago today").
+_SPELLING_SETTINGS: Any = {**_DATE_SETTINGS, "PARSERS": ["timestamp", "custom-formats", "absolute-time"]}
 
 
 @lru_cache(maxsize=1024)
-def _parsed_date(text: str) -> Any:
+def _parsed_date(text: str, relative: bool = True) -> Any:
     import dateparser
 
-    return dateparser.parse(text, languages=["en"], settings=_DATE_SETTINGS)
+    return dateparser.parse(text, languages=["en"], settings=_DATE_SETTINGS if relative else _SPELLING_SETTINGS)
 
 
 @lru_cache(maxsize=64)

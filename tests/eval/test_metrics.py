@@ -1,3 +1,4 @@
+import datetime
 import itertools
 import math
 
@@ -39,6 +40,18 @@ def test_a_fact_may_be_stated_in_another_spelling_order_or_date_format() -> None
     assert not may_state("Jane Smith won.", [["Jane Doe"]])
     assert not may_state("It sold for 2.5 million dollars.", [["$2.5 billion"]])
     assert not may_state("Jane Doe won in March.", [["Jane Doe"], ["March 14 2021"]])  # every group
+    assert may_state("It opened on March 14, 2019.", [["14 March"]])  # the fact names no year
+    yesterday = (datetime.date.today() - datetime.timedelta(days=1)).strftime("%B %d, %Y")
+    assert not may_state(f"It was signed on {yesterday}.", [["24 hours"]])  # a duration, not the date a day ago
+
+
+def test_an_answer_gives_a_date_fact_in_any_way_of_writing_that_day() -> None:
+    assert missing_facts("The phone went on sale on March 14th [1].", [["March 14, 2021"]]) == []
+    assert missing_facts("It went on sale on 14/3/2021.", [["March 14, 2021"]]) == []
+    assert missing_facts("It went on sale on March 14, 2019.", [["March 14, 2021"]]) == ["March 14, 2021"]
+    assert missing_facts("It went on sale on March 13.", [["March 14, 2021"]]) == ["March 14, 2021"]
+    assert missing_facts("Talks lasted 24 hours.", [["24 hours"]]) == []
+    assert missing_facts("Talks lasted a day.", [["24 hours"]]) == ["24 hours"]
 
 
 def test_retrieval_ranks() -> None:
