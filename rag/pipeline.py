@@ -16,6 +16,7 @@ from rag.answer.compose import (
     answer_system,
     build_messages,
     finish,
+    read_in_full,
     retrieval_only,
     stream_start,
 )
@@ -178,19 +179,28 @@ class Pipeline:
 
     def _generate(self, messages: list[Message], sentences: int) -> Generator[str, None, str]:
         """Stream the reply's answer (its answer line, or all of a reply written without the format)
-        to the caller as it is generated; return the whole reply."""
+        to the caller as it is generated; return the reply, which ends once it holds every sentence
+        the checks read (`read_in_full`)."""
         rules = self.settings.answer
         grammar = answer_grammar(sentences, rules.max_claims) if rules.constrained else None
         reply, answer_at, streamed = "", -1, 0
-        for piece in self.llm.stream(messages, rules.max_tokens, grammar):
-            reply += piece
-            if answer_at < 0:
-                answer_at = stream_start(reply)
-            if answer_at >= 0:
-                answer = reply[answer_at:].lstrip()
-                if len(answer) > streamed:
-                    yield answer[streamed:]
-                    streamed = len(answer)
+        pieces = self.llm.stream(messages, rules.max_tokens, grammar)
+        try:
+            for piece in pieces:
+                reply += piece
+                if answer_at < 0:
+                    answer_at = stream_start(reply)
+                if answer_at >= 0:
+                    answer = reply[answer_at:].lstrip()
+                    if len(answer) > streamed:
+                        yield answer[streamed:]
+                        streamed = len(answer)
+                if read_in_full(reply, rules.max_claims):
+                    break
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()  # the model stops generating, and releases its lock
         return reply
 
     def ask(self, question: str, **options: str | int | None) -> Answer:

@@ -344,3 +344,34 @@ def test_a_new_pipeline_on_a_built_index_neither_ingests_nor_reads_the_manifest_
     monkeypatch.setattr(again.index, "manifest", unexpected)
     monkeypatch.setattr(again, "ingest", unexpected)
     again.ensure_index()
+
+
+class CountingFakeLLM(FakeLLM):
+    """A fake model that counts the reply pieces the pipeline took from it."""
+
+    def __init__(self, replies: Sequence[str]) -> None:
+        super().__init__(replies)
+        self.taken = 0
+
+    def stream(self, messages: list[dict[str, str]], max_tokens: int, grammar: str | None = None) -> Iterator[str]:
+        for piece in super().stream(messages, max_tokens, grammar):
+            self.taken += 1
+            yield piece
+
+
+def test_generation_stops_once_the_sentences_read_are_written(settings: Settings) -> None:
+    """Only the first `max_claims` draft sentences are checked: the model stops when the next one
+    begins, and the answer is the one the whole reply gives."""
+    probe = Pipeline(settings, embedder=FakeEmbedder(), llm=FakeLLM())
+    target = numbered(probe, QUESTION, "600,000")
+    claims = [f"The plan capped Ukraine's armed forces at 600,000 personnel [{target}]."] * 3
+    extra = ["Another sentence the checks never read [1].", "And one more after it [2]."]
+    full = f"Sentences: [{target}]\nAnswer: " + " ".join(claims + extra)
+    answers = {}
+    for name, reply in (("full", full), ("three", f"Sentences: [{target}]\nAnswer: " + " ".join(claims))):
+        llm = CountingFakeLLM([reply])
+        answers[name] = (Pipeline(settings, embedder=FakeEmbedder(), llm=llm).ask(QUESTION), llm)
+    answer, llm = answers["full"]
+    assert answer.answered and llm.taken < len(full.split(" ")), "the reply was read to its end"
+    assert answer.draft.startswith(full[: full.index(extra[0])]) and extra[1] not in answer.draft
+    assert (answer.text, answer.citations) == (answers["three"][0].text, answers["three"][0].citations)

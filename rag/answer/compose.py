@@ -110,6 +110,19 @@ def answer_part(draft: str) -> str:
     return _SENTENCES.sub("", draft).strip()
 
 
+def read_in_full(reply: str, claims: int) -> bool:
+    """Whether a (partial) reply already holds every draft sentence `check_draft` reads: a whole
+    word of a sentence past the first `claims` has been written. Nothing after the first `claims`
+    sentences is read, and they can no longer change, so generation can stop there.
+
+    The word being written is left out, so that a marker in progress ("[3" of "[3]", which still
+    belongs to the sentence before it) never looks like the start of the next sentence.
+    """
+    answer = normalise_markers(answer_part(re.sub(r"\S*$", "", reply)))
+    spans = split_sentences(answer)
+    return len(spans) > claims and any(ch.isalpha() for ch in strip_markers(answer[slice(*spans[claims])]))
+
+
 def is_refusal(draft: str) -> bool:
     answer = answer_part(draft)
     return not answer.strip() or NO_ANSWER.rstrip(".").lower() in answer.lower()

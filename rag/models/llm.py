@@ -116,9 +116,12 @@ class LlamaCppLLM:
                 stop=["<|im_end|>", "<|endoftext|>"],
                 grammar=_grammar(grammar),
             )
-            for chunk in chunks:
-                if piece := chunk["choices"][0]["text"]:
-                    yield piece
+            try:
+                for chunk in chunks:
+                    if piece := chunk["choices"][0]["text"]:
+                        yield piece
+            finally:
+                chunks.close()  # a caller that stops reading stops the generation, under the lock
 
     def p_yes(self, messages: list[Message]) -> float:
         """The probability that the reply to `messages` starts with yes rather than no.

@@ -2,8 +2,18 @@
 
 import pytest
 
-from rag.answer.compose import answer_grammar, build_messages, check_draft, figures, finish, variants
-from rag.core.citations import Removed
+from rag.answer.compose import (
+    answer_grammar,
+    answer_part,
+    build_messages,
+    check_draft,
+    figures,
+    finish,
+    read_in_full,
+    variants,
+)
+from rag.articles.chunking import split_sentences
+from rag.core.citations import Removed, normalise_markers
 from rag.core.config import Answering
 from rag.evidence.passages import Evidence
 from rag.models.embedding import FakeEmbedder
@@ -343,3 +353,32 @@ def test_passages_are_headed_by_their_source_and_numbered_by_sentence() -> None:
         f"[2] {WEATHER}",
     ]
     assert "Passage from b.txt, no date given:\n[3] " + BEAT in user
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Sentences: [1][2]\nAnswer: Ann Quill won [1]. She set a record [2]. It rained [3]. Bo Reed was second [2].",
+        "Sentences: [1]\nAnswer: Ann Quill won. [1] She set a record. [1, 2] It rained. [3] Bo Reed was second. [2]",
+        'Ann Quill won the race [1]. "It was hard," she said [1]. Dr. Reed agreed [2]. Rain fell [3].',
+    ],
+)
+def test_generation_may_stop_once_the_sentences_read_cannot_change(reply: str) -> None:
+    """Fed the reply a character at a time, `read_in_full` turns true once a word of the fourth
+    sentence is whole (before the reply ends), and stays true; the three sentences read from the
+    reply at that point are those of the whole reply, markers after a full stop included."""
+
+    def read(text: str) -> list[str]:
+        answer = normalise_markers(answer_part(text))
+        return [answer[s:e] for s, e in split_sentences(answer)][:3]
+
+    stops = [i for i in range(1, len(reply) + 1) if read_in_full(reply[:i], 3)]
+    assert stops and stops == list(range(stops[0], len(reply) + 1))
+    assert stops[0] < len(reply)
+    assert read(reply[: stops[0]]) == read(reply)
+
+
+def test_a_reply_of_three_sentences_is_read_to_its_end() -> None:
+    reply = "Sentences: [1]\nAnswer: One [1]. Two [2]. Three [3]."
+    assert not any(read_in_full(reply[:i], 3) for i in range(1, len(reply) + 1))
+    assert read_in_full(reply + " Four more", 3) and not read_in_full(reply + " Four", 3)
