@@ -112,8 +112,10 @@ def answer_part(draft: str) -> str:
 
 def read_in_full(reply: str, claims: int) -> bool:
     """Whether a (partial) reply already holds every draft sentence `check_draft` reads: a whole
-    word of a sentence past the first `claims` has been written. Nothing after the first `claims`
-    sentences is read, and they can no longer change, so generation can stop there.
+    word of a sentence past the first `claims` has been written. Those sentences can no longer
+    change, so generation can stop there. What the model would write next is never read: a
+    refusal sentence after them (the claims go to the checks), or an "Answer:" label after
+    `claims` lines of something else (the answer is read from the top).
 
     The word being written is left out, so that a marker in progress ("[3" of "[3]", which still
     belongs to the sentence before it) never looks like the start of the next sentence.

@@ -68,7 +68,9 @@ class Answer(BaseModel):
         None, description="The model's P(yes) that the answer's own words give what the question asks for."
     )
     draft: str = Field(
-        "", description="The model's whole reply, before any check ('Sentences:' line too); empty when none was asked."
+        "",
+        description="The model's reply before any check ('Sentences:' line too), generated up to a word past the "
+        "last sentence read; empty when none was asked.",
     )
 
 
