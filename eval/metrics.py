@@ -171,7 +171,11 @@ def judge_support(text: str, citations: Sequence[Citation], judge: Judge, thresh
     without a citation is unsupported. A citation contributes when it states the sentence alone,
     or when the others without it no longer do (ALCE's citation precision).
     """
-    by_n = {c.n: evidence_text(c) for c in citations}
+    return judge_cited(text, {c.n: evidence_text(c) for c in citations}, judge, threshold)
+
+
+def judge_cited(text: str, by_n: dict[int, str], judge: Judge, threshold: float = 0.5) -> Support:
+    """`judge_support` from the text each marker number cites (`evidence_text`), as a report stores it."""
     claims = []
     cites = 0
     for start, end in split_sentences(text):

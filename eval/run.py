@@ -18,8 +18,10 @@ from tqdm import tqdm
 from eval.judge import SUPPORT_THRESHOLD, Judge
 from eval.metrics import (
     citations_verbatim,
+    evidence_text,
     first_relevant_rank,
     hit_rate,
+    judge_cited,
     judge_support,
     missing_facts,
     mrr,
@@ -27,6 +29,7 @@ from eval.metrics import (
 )
 from eval.stats import counts, intervals
 from rag.core.citations import Answer
+from rag.core.errors import RagError
 from rag.evidence.passages import Reading
 
 EVAL_DIR = Path(__file__).resolve().parent
@@ -103,6 +106,8 @@ class Outcome:
     seconds: float
     first_token_seconds: float | None
     sources: list[str] = field(default_factory=list)
+    # Marker number -> the cited text the judge reads for it, so that a report can be judged later
+    cited: dict[int, str] = field(default_factory=dict)
     claims: list[dict[str, Any]] = field(default_factory=list)
     answer_check: float | None = None  # the system's own P(yes) that its cited sentences answer
     relevance: float | None = None  # the system's own P(yes) that its answer says what was asked
@@ -166,6 +171,7 @@ def evaluate(
                 seconds=round(seconds, 3),
                 first_token_seconds=None if first is None else round(first, 3),
                 sources=[c.source for c in answer.citations],
+                cited={c.n: evidence_text(c) for c in answer.citations},
                 claims=[asdict(c) for c in support.claims] if support else [],
                 draft=answer.draft or draft,
                 removed=[r.model_dump() for r in answer.removed],
@@ -395,10 +401,11 @@ def run_suites(
 
 
 def rejudge(data: dict[str, Any], judge: Judge, k: int = 10) -> dict[str, Any]:
-    """Judge a report's answers again, with another judge, from the claims and evidence it stored.
+    """Judge a report's answers again, with another judge or for the first time, from what it stored.
 
-    The systems are not run again: each claim keeps the cited texts it was judged on. Every
-    suite's figures are recomputed, so a report can be brought to a changed judge in minutes.
+    The systems are not run again: each answer is judged on the texts its markers cite, as stored
+    with it (`Outcome.cited`). Every suite's figures are recomputed, so a report written with
+    `--no-judge` can be judged later, and any report brought to a changed judge, in minutes.
     """
     from eval.metrics import JudgedClaim, judge_claim
 
@@ -406,13 +413,28 @@ def rejudge(data: dict[str, Any], judge: Judge, k: int = 10) -> dict[str, Any]:
         for result in suite["systems"].values():
             outcomes = []
             for row in result["questions"]:
-                claims = [JudgedClaim(**c) for c in row["claims"]]
-                rejudged = [judge_claim(c.claim, c.cited, c.evidence, judge) for c in claims]
-                row |= {
-                    "claims": [asdict(c) for c in rejudged],
-                    "supported": sum(c.p_supported >= SUPPORT_THRESHOLD for c in rejudged),
-                    "contributing": sum(c.contributing for c in rejudged),
-                }
+                if row["answered"] and row.get("cited") is not None:
+                    support = judge_cited(row["text"], {int(n): t for n, t in row["cited"].items()}, judge)
+                    row |= {
+                        "claims": [asdict(c) for c in support.claims],
+                        "sentences": support.sentences,
+                        "supported": support.supported,
+                        "citations": support.citations,
+                        "contributing": support.contributing,
+                    }
+                elif row["answered"] and data.get("judge") is None:
+                    raise RagError(
+                        "This report was written with --no-judge by a version that did not store the cited "
+                        "texts, so there is nothing to judge; run rag eval again."
+                    )
+                else:  # a refusal, or an older judged report: its claims keep the texts they were judged on
+                    claims = [JudgedClaim(**c) for c in row["claims"]]
+                    rejudged = [judge_claim(c.claim, c.cited, c.evidence, judge) for c in claims]
+                    row |= {
+                        "claims": [asdict(c) for c in rejudged],
+                        "supported": sum(c.p_supported >= SUPPORT_THRESHOLD for c in rejudged),
+                        "contributing": sum(c.contributing for c in rejudged),
+                    }
                 outcomes.append(Outcome(**row))
             result["metrics"] = summarize(outcomes, k, judged=True)
     data["judge"] = {"name": judge.name, "threshold": SUPPORT_THRESHOLD}

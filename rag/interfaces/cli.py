@@ -101,7 +101,10 @@ def _parser() -> argparse.ArgumentParser:
         help="also measure the judge on the held-out pairs of eval/judge_pairs.jsonl",
     )
     p.add_argument(
-        "--rejudge", type=Path, metavar="REPORT", help="judge a saved report's answers again; no system runs"
+        "--rejudge",
+        type=Path,
+        metavar="REPORT",
+        help="judge a saved report's answers (one written with --no-judge too); no system runs",
     )
     p.add_argument(
         "--diff",

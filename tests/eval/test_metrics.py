@@ -202,3 +202,72 @@ def test_the_eval_tells_facts_that_never_reached_the_model_from_facts_it_misread
     assert metrics["facts_in_passages"] == 2 / 3  # of the answerable questions
     assert metrics["accuracy_given_facts"] == 1 / 2  # of those two, one answer is right
     assert metrics["answer_accuracy"] == 1 / 3
+
+
+class FakeCitingSystem:
+    """A fake system that answers every question with one set answer and its citations."""
+
+    name = "fake"
+
+    def __init__(self, text: str, citations: list[Citation]) -> None:
+        self.text, self.citations = text, citations
+
+    def answer(self, question: str):  # type: ignore[no-untyped-def]
+        from rag.core.citations import Answer
+
+        yield Answer(question=question, text=self.text, answered=True, citations=self.citations)
+
+    def ranked_sources(self, question: str, k: int) -> list[str]:
+        return []
+
+
+def report_of(outcomes, judged: bool) -> dict:  # type: ignore[no-untyped-def]
+    """The report `rag eval --out` writes for one suite, as read back from its JSON."""
+    import json
+    from dataclasses import asdict
+
+    from eval.run import summarize
+
+    rows = [asdict(o) for o in outcomes]
+    result = {"metrics": summarize(outcomes, 10, judged=judged), "questions": rows}
+    data = {"judge": {"name": "fake-judge"} if judged else None, "suites": {"s": {"systems": {"fake": result}}}}
+    return json.loads(json.dumps(data))
+
+
+def test_a_report_written_without_the_judge_is_judged_later_as_a_judged_run_would_be() -> None:
+    from eval.run import Question, evaluate, rejudge
+
+    troops = Citation(
+        n=1, source="a", quote="He caps the army at 600,000 troops.", start=0, end=1, context="Ann Lee spoke."
+    )
+    other = Citation(n=2, source="b", quote="The mayor spoke in the square about roads.", start=0, end=1)
+    system = FakeCitingSystem(
+        "Ann Lee caps the army at 600,000 troops [1][2]. The mayor caps it at 900,000 [2].", [troops, other]
+    )
+    questions = [
+        Question(id="q", question="What cap?", answerable=True, sources=[], facts=[["600,000"]], kind="number")
+    ]
+    judged = evaluate(system, questions, {}, FakeJudge(), k=10, progress=False)
+    unjudged = evaluate(system, questions, {}, None, k=10, progress=False)
+    expected = report_of(judged, judged=True)["suites"]["s"]["systems"]["fake"]
+    later = rejudge(report_of(unjudged, judged=False), FakeJudge())["suites"]["s"]["systems"]["fake"]
+    assert later["metrics"]["judge_support_recall"] == expected["metrics"]["judge_support_recall"] == 0.5
+    assert later["metrics"]["judge_support_precision"] == expected["metrics"]["judge_support_precision"]
+    assert later["questions"][0]["claims"] == expected["questions"][0]["claims"]
+    assert later["questions"][0]["claims"][0]["evidence"] == [
+        "Ann Lee spoke. He caps the army at 600,000 troops.",
+        other.quote,
+    ]
+
+
+def test_a_report_without_cited_texts_or_judge_says_it_cannot_be_judged() -> None:
+    from eval.run import Question, evaluate, rejudge
+
+    system = FakeCitingSystem("Ann Lee won [1].", [Citation(n=1, source="a", quote="Ann Lee won.", start=0, end=1)])
+    questions = [
+        Question(id="q", question="Who won?", answerable=True, sources=[], facts=[["Ann Lee"]], kind="single_fact")
+    ]
+    report = report_of(evaluate(system, questions, {}, None, k=10, progress=False), judged=False)
+    del report["suites"]["s"]["systems"]["fake"]["questions"][0]["cited"]  # as an older version wrote it
+    with pytest.raises(RagError, match="--no-judge"):
+        rejudge(report, FakeJudge())
