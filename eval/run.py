@@ -115,6 +115,8 @@ class Outcome:
     removed: list[dict[str, str]] = field(default_factory=list)  # draft sentences its own checks removed, and why
     # Whether every key fact is in the passages the system read (None: it shows none, or nothing to find)
     read: bool | None = None
+    # The passage sentences the system read, where it shows them (ours): what a failure is read against
+    passages: list[dict[str, Any]] = field(default_factory=list)
 
 
 def evaluate(
@@ -134,11 +136,15 @@ def evaluate(
         answer: Answer | None = None
         draft = ""
         read: bool | None = None
+        passages: list[dict[str, Any]] = []
         for event in system.answer(q.question):
             if isinstance(event, Answer):
                 answer = event
             elif isinstance(event, Reading):
                 read = not missing_facts(" ".join(e.text for e in event.evidence), q.facts)
+                passages = [
+                    {"passage": e.passage, "source": e.source, "start": e.start, "text": e.text} for e in event.evidence
+                ]
             elif isinstance(event, str):
                 first = time.perf_counter() - started if first is None else first
                 draft += event
@@ -176,6 +182,7 @@ def evaluate(
                 draft=answer.draft or draft,
                 removed=[r.model_dump() for r in answer.removed],
                 read=read if q.answerable else None,
+                passages=passages,
             )
         )
     return outcomes

@@ -198,6 +198,7 @@ def test_the_eval_tells_facts_that_never_reached_the_model_from_facts_it_misread
     )
     outcomes = evaluate(system, questions, {}, None, k=10, progress=False)
     assert [o.read for o in outcomes] == [True, True, False, None]
+    assert outcomes[1].passages == [{"passage": 0, "source": "a.txt", "start": 0, "text": "Ann Quill won in 4 hours."}]
     metrics = summarize(outcomes, k=10, judged=False)
     assert metrics["facts_in_passages"] == 2 / 3  # of the answerable questions
     assert metrics["accuracy_given_facts"] == 1 / 2  # of those two, one answer is right
