@@ -414,35 +414,41 @@ def rejudge(data: dict[str, Any], judge: Judge, k: int = 10) -> dict[str, Any]:
     with it (`Outcome.cited`). Every suite's figures are recomputed, so a report written with
     `--no-judge` can be judged later, and any report brought to a changed judge, in minutes.
     """
-    from eval.metrics import JudgedClaim, judge_claim
-
     for suite in data["suites"].values():
         for result in suite["systems"].values():
-            outcomes = []
-            for row in result["questions"]:
-                if row["answered"] and row.get("cited") is not None:
-                    support = judge_cited(row["text"], {int(n): t for n, t in row["cited"].items()}, judge)
-                    row |= {
-                        "claims": [asdict(c) for c in support.claims],
-                        "sentences": support.sentences,
-                        "supported": support.supported,
-                        "citations": support.citations,
-                        "contributing": support.contributing,
-                    }
-                elif row["answered"] and data.get("judge") is None:
-                    raise RagError(
-                        "This report was written with --no-judge by a version that did not store the cited "
-                        "texts, so there is nothing to judge; run rag eval again."
-                    )
-                else:  # a refusal, or an older judged report: its claims keep the texts they were judged on
-                    claims = [JudgedClaim(**c) for c in row["claims"]]
-                    rejudged = [judge_claim(c.claim, c.cited, c.evidence, judge) for c in claims]
-                    row |= {
-                        "claims": [asdict(c) for c in rejudged],
-                        "supported": sum(c.p_supported >= SUPPORT_THRESHOLD for c in rejudged),
-                        "contributing": sum(c.contributing for c in rejudged),
-                    }
-                outcomes.append(Outcome(**row))
+            outcomes = [
+                Outcome(**(row | _judged(row, judge, data.get("judge") is not None))) for row in result["questions"]
+            ]
+            result["questions"] = [asdict(o) for o in outcomes]
             result["metrics"] = summarize(outcomes, k, judged=True)
     data["judge"] = {"name": judge.name, "threshold": SUPPORT_THRESHOLD}
     return data
+
+
+def _judged(row: dict[str, Any], judge: Judge, was_judged: bool) -> dict[str, Any]:
+    """A stored outcome's judge fields, judged again by `judge`."""
+    from eval.metrics import JudgedClaim, judge_claim
+
+    if row["answered"] and row.get("cited") is not None:
+        cited = {int(n): text for n, text in row["cited"].items()}  # JSON keys are strings
+        support = judge_cited(row["text"], cited, judge, SUPPORT_THRESHOLD)
+        return {
+            "claims": [asdict(c) for c in support.claims],
+            "sentences": support.sentences,
+            "supported": support.supported,
+            "citations": support.citations,
+            "contributing": support.contributing,
+        }
+    if row["answered"] and not was_judged:
+        raise RagError(
+            "This report was written with --no-judge by a version that did not store the cited "
+            "texts, so there is nothing to judge; run rag eval again."
+        )
+    # A refusal, or an answer of an older judged report: its claims keep the texts they were judged on
+    claims = [JudgedClaim(**c) for c in row["claims"]]
+    rejudged = [judge_claim(c.claim, c.cited, c.evidence, judge, SUPPORT_THRESHOLD) for c in claims]
+    return {
+        "claims": [asdict(c) for c in rejudged],
+        "supported": sum(c.p_supported >= SUPPORT_THRESHOLD for c in rejudged),
+        "contributing": sum(c.contributing for c in rejudged),
+    }
