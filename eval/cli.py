@@ -31,6 +31,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         failures: list[str] = []
     else:
         data, failures = _run(args, judge)
+        if args.replay:
+            data["replayed"] = str(args.replay)  # its latencies are retrieval and the checks only
     if args.measure_judge and judge is not None:
         data["judge"] |= measure_judge(judge, load_pairs(split="test"))
     if args.out:
@@ -71,6 +73,7 @@ def _run(args: argparse.Namespace, judge: Judge | None) -> tuple[dict[str, Any],
             compare_baseline=args.compare_baseline,
             limit=args.limit,
             judge=judge,
+            replay=read_report(args.replay) if args.replay else None,
         )
 
 

@@ -8,7 +8,7 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -290,14 +290,21 @@ def _machine() -> str:
 
 
 class PipelineSystem:
-    """Our pipeline, seen through the System protocol."""
+    """Our pipeline, seen through the System protocol; given `drafts` (question -> the model's
+    reply, from a report), it checks those instead of drafting."""
 
-    def __init__(self, pipeline: Any, name: str = "ours") -> None:
+    def __init__(self, pipeline: Any, name: str = "ours", drafts: Mapping[str, str] | None = None) -> None:
         self.pipeline = pipeline
         self.name = name
+        self.drafts = drafts
 
     def answer(self, question: str) -> Iterator[str | Reading | Answer]:
-        return self.pipeline.ask_stream(question, passages=True)  # type: ignore[no-any-return]
+        draft = None
+        if self.drafts is not None:
+            if question not in self.drafts:
+                raise RagError(f"The replayed report has no draft for {question!r}: run rag eval with the same suite.")
+            draft = self.drafts[question]
+        return self.pipeline.ask_stream(question, passages=True, draft=draft)  # type: ignore[no-any-return]
 
     def ranked_sources(self, question: str, k: int) -> list[str]:
         vector = self.pipeline.embedder.embed([question])[0]
@@ -339,20 +346,30 @@ def run_suites(
     limit: int | None = None,
     judge: Judge | None = None,
     progress: bool = True,
+    replay: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Score our pipeline (and optionally the stock baseline) on each suite, each over its own index.
 
     A suite over the configured corpus uses the configured index; any other corpus is indexed in a
     temporary folder. The models load once and serve every suite. Returns the report and every
     miss of a floor in `eval/thresholds.json` (floors are kept by suite name).
+
+    With `replay` (a report of the same suites), our pipeline checks the drafts that report stored
+    instead of drafting: a change to the checks is measured in the time the checks take, on the
+    very replies they judged before. (A change to retrieval or to the answer prompt changes what
+    the model would have written, and needs a full run.) Latencies then count retrieval and the
+    checks only.
     """
     from rag import get_pipeline
     from rag.pipeline import Pipeline
 
+    if compare_baseline and replay is not None:
+        raise RagError("--replay checks our stored drafts again; the stock pipeline has none: drop --compare-baseline.")
     if compare_baseline:
         from eval.baseline import BaselineSystem, check_installed
 
         check_installed()
+    drafts = {suite.name: stored_drafts(replay, suite.name) for suite in suites} if replay is not None else {}
     base = get_pipeline()
     thresholds = load_thresholds()
     report: dict[str, Any] = {
@@ -374,7 +391,7 @@ def run_suites(
                 )
                 pipeline = Pipeline(settings, embedder=base.embedder, llm=base.llm)
             pipeline.ensure_index()
-            systems: list[System] = [PipelineSystem(pipeline)]
+            systems: list[System] = [PipelineSystem(pipeline, drafts=drafts.get(suite.name))]
             if compare_baseline:
                 baseline = BaselineSystem(settings, shared_with=baseline)
                 systems.append(baseline)
@@ -405,6 +422,18 @@ def run_suites(
 
         render_chart(chart_view(report), chart)
     return report, failures
+
+
+def stored_drafts(report: dict[str, Any], suite: str) -> dict[str, str]:
+    """Our drafts in a report's `suite`, by question."""
+    rows = report.get("suites", {}).get(suite, {}).get("systems", {}).get("ours", {}).get("questions")
+    if rows is None:
+        raise RagError(
+            f"The replayed report has no answers of ours to suite {suite!r}: run rag eval with the same suite."
+        )
+    if any("draft" not in row for row in rows):
+        raise RagError("The replayed report keeps no drafts (an older version wrote it): run rag eval again.")
+    return {row["question"]: row["draft"] for row in rows}
 
 
 def rejudge(data: dict[str, Any], judge: Judge, k: int = 10) -> dict[str, Any]:

@@ -153,11 +153,14 @@ class Pipeline:
         since: str | None = None,
         until: str | None = None,
         passages: bool = False,
+        draft: str | None = None,
     ) -> Iterator[str | Reading | Answer]:
         """Yield the draft's text pieces as they are generated, then the verified Answer.
 
         With `passages`, first yield a `Reading` of the passages the model reads, as soon as they
-        are retrieved: a reader can look at the sources while the model reads and drafts.
+        are retrieved: a reader can look at the sources while the model reads and drafts. With
+        `draft`, that reply is checked instead of one the model writes: a draft stored in an eval
+        report, replayed through changed checks (`rag eval --replay`).
         """
         started = time.perf_counter()
         question = check_question(question)  # the cleaned text, not control characters, reaches the prompt
@@ -167,7 +170,9 @@ class Pipeline:
             yield Reading(tuple(evidence))
         model = self.llm.name
         try:
-            draft = (yield from self._generate(build_messages(question, evidence), len(evidence))) if evidence else ""
+            if draft is None and evidence:
+                draft = yield from self._generate(build_messages(question, evidence), len(evidence))
+            draft = draft or ""
             answer = finish(question, draft, evidence, self.checker, self.embedder, model, self.settings.answer)
             answer.draft = draft
         except LLMUnavailable as exc:

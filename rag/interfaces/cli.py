@@ -107,6 +107,13 @@ def _parser() -> argparse.ArgumentParser:
         help="judge a saved report's answers (one written with --no-judge too); no system runs",
     )
     p.add_argument(
+        "--replay",
+        type=Path,
+        metavar="REPORT",
+        help="check the drafts a saved report of the same suites stored, instead of drafting: "
+        "a change to the checks measured without generating",
+    )
+    p.add_argument(
         "--diff",
         type=Path,
         nargs=2,
