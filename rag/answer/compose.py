@@ -2,13 +2,14 @@
 
 The model drafts sentences that cite numbered passage sentences. Each draft sentence is kept only
 when what it cites states it (`rag.verify.support`); a sentence whose own citations fail is tried
-against the passage sentences closest to it in meaning, so a model that cites the sentence next
-to the right one still lands on the right one, and each try may add the neighbouring sentences
-that name who "he" is. When the answer gives a figure, a passage sentence that answers with
-another value of it is quoted too. A sentence that only restates the question answers nothing,
-whatever it cites, and is removed first. When nothing survives, or the model declines,
-the closest sentences are checked for whether they answer the question by themselves: the
-reader then gets that sentence, quoted, rather than a refusal that shows the answer underneath.
+against the passage sentences closest to it in meaning, one by one and then the two closest
+together, so a model that cites the sentence next to the right one still lands on the right one,
+and each try may add the neighbouring sentences that name who "he" is. When the answer gives a
+figure, a passage sentence that answers with another value of it is quoted too. A sentence that
+only restates the question answers nothing, whatever it cites, and is removed first. When nothing
+survives, or the model declines, the closest sentences are checked for whether they answer the
+question by themselves: the reader then gets that sentence, quoted, rather than a refusal that
+shows the answer underneath.
 """
 
 from __future__ import annotations
@@ -189,24 +190,29 @@ def _cite(
 ) -> tuple[list[int] | None, Verdict]:
     """The citations a claim keeps (None when nothing supports it), and the first verdict.
 
-    Each set of sentences is tried alone; then, when the claim names someone they do not, each is
-    tried with the sentence next to it in its article that does: "He added that ..." states a claim about
-    the mayor only with the sentence before it, which names him, and a quote split at its first full stop is attributed
-    in the sentence after it. The neighbours a claim needed are cited with it, so the reader sees
-    what the check read.
+    The claim's own citations are tried first, then the `recite` sentences closest to it, each by
+    itself, then the two closest together: a claim that joins what two sentences say ("the mayor was
+    quoted by the Post and the Herald", each named in a sentence of its own) is stated by neither
+    alone. Then, when the claim names someone a set does not, each set is tried with the sentence
+    next to it in its article that does: "He added that ..." states a claim about the mayor only
+    with the sentence before it, which names him, and a quote split at its first full stop is
+    attributed in the sentence after it. The neighbours a claim needed are cited with it, so the
+    reader sees what the check read.
     """
     ranked = np.argsort(-(vectors @ embedder.embed([claim])[0]))
     closest = [int(i) for i in ranked if int(i) not in marked and not evidence[int(i)].asks]
-    alone = ([marked] if marked else []) + [[i] for i in closest[:recite]]
+    tries = ([marked] if marked else []) + [[i] for i in closest[:recite]]
+    if len(closest) >= 2:
+        tries.append(sorted(closest[:2]))
 
-    def with_context() -> Iterator[list[int]]:  # parsed only once every sentence alone has failed
+    def with_context() -> Iterator[list[int]]:  # parsed only once every set alone has failed
         named = names(claim)
-        for cites in alone:
+        for cites in tries:
             if context := naming_neighbours(named, cites, evidence):
                 yield sorted({*cites, *context})
 
     first: Verdict | None = None
-    for cites in chain(alone, with_context()):  # a sentence that states the claim by itself is cited first
+    for cites in chain(tries, with_context()):  # a sentence that states the claim by itself is cited first
         cited = [evidence[i] for i in cites]
         framing = " ".join([question, *(f"{e.label} {e.title or ''}" for e in cited)])
         verdict = checker.check(claim, [e.text for e in cited], [e.shown for e in cited], framing)

@@ -212,10 +212,20 @@ def test_a_claim_about_he_is_kept_with_the_sentence_before_that_names_him() -> N
     llm = FakeLLM()
     checked = check("Cy Moss said the course record would stand for years [2].", article(NAMED, HE_SAID, WEATHER), llm)
     assert checked.kept == [("Cy Moss said the course record would stand for years.", [0, 1])]  # not the weather
-    assert len(llm.checks) == 3  # the cited sentence, the closest other one, then the first with its neighbour
+    # the cited sentence, the closest other one, the two closest together, then the first with its neighbour
+    assert len(llm.checks) == 4
     again = "Cy Moss also thanked the volunteers."
     checked = check("Cy Moss said the course record would stand for years [2].", article(NAMED, HE_SAID, again))
     assert checked.kept[0][1] == [0, 1]  # one neighbour is enough: the one before, where "he" is named
+
+
+def test_a_claim_that_joins_two_sentences_is_kept_with_both_when_it_cites_neither() -> None:
+    second = "Bo Reed finished second, four seconds behind."
+    claim = "Ann Quill won the marathon and Bo Reed finished second"
+    checked = check(f"{claim} [3].", evidence(WON, second, WEATHER))
+    assert checked.kept == [(f"{claim}.", [0, 1])]
+    alone = check(f"{claim} [3].", evidence(WON, WEATHER, WEATHER.replace("Rain", "Sun")))
+    assert alone.kept == []  # one of the two facts is in no sentence: nothing states the claim
 
 
 def test_a_quote_split_at_its_full_stop_is_read_with_its_attribution_after_it() -> None:
