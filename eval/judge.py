@@ -170,9 +170,10 @@ def _words(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class JudgePair:
-    """One hand-labelled (claim, cited text) pair."""
+    """One hand-labelled (claim, cited text) pair, with the question the claim was written to answer."""
 
     id: str
+    question: str
     claim: str
     evidence: list[str]
     supported: bool
