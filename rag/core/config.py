@@ -249,6 +249,11 @@ class Settings(BaseSettings):
     llm_check_context: int = Field(
         1024, ge=256, description="llama.cpp context window of the claim checks (a context of its own)."
     )
+    llm_saved_heads: bool = Field(
+        True,
+        description="Keep the fixed system prompts, once computed, on disk under model_dir/heads, so that "
+        "a new process restores them instead of computing them again.",
+    )
 
     # The tuned parts, in groups
     chunking: Chunking = Field(default_factory=Chunking)

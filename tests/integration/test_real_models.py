@@ -27,6 +27,7 @@ from rag.core.errors import RagError
 from rag.models.embedding import SentenceTransformerEmbedder
 from rag.models.llm import LlamaCppLLM, chatml_tokens, second_context, yes_probability
 from rag.models.prompts import NO_ANSWER
+from rag.models.weights import ensure_gguf
 from rag.pipeline import Pipeline
 from rag.verify.support import support_messages
 from tests.conftest import SEEDS, ingest_elsewhere
@@ -189,6 +190,39 @@ def test_a_draft_and_a_verdict_do_not_depend_on_what_was_asked_before_or_on_a_pr
     preloaded = LlamaCppLLM(local_llm.name, answering.settings)
     preloaded.warm(answer_system(), answering.checker.systems())  # as a new process does while it retrieves
     assert (preloaded.p_yes(check), "".join(preloaded.stream(draft, 60))) == first
+
+
+def test_a_new_process_restores_its_saved_system_prompts_to_the_same_floats(
+    answering: Pipeline, local_llm: LlamaCppLLM, tmp_path: Path
+) -> None:
+    """A computed system prompt is kept on disk; a new model restores it instead of computing it,
+    and its draft and P(yes) are the same to the bit as with every head computed. A damaged file
+    is computed again and replaced."""
+    models = tmp_path / "models"
+    models.mkdir()
+    weights = ensure_gguf(local_llm.name, answering.settings.model_dir)
+    (models / weights.name).symlink_to(weights)
+    evidence = answering.evidence(ASKED[3])
+    draft = build_messages(ASKED[3], evidence)
+    check = support_messages("Ukraine would cut its armed forces to 600,000.", [e.text for e in evidence[:3]])
+
+    def new_model(**update: object) -> tuple[float, str]:
+        llm = LlamaCppLLM(local_llm.name, answering.settings.model_copy(update={"model_dir": models, **update}))
+        return llm.p_yes(check), "".join(llm.stream(draft, 60))
+
+    computed = new_model(llm_saved_heads=False)
+    assert not (models / "heads").exists()
+    assert new_model() == computed
+    saved = sorted((models / "heads").glob("*.kv"))
+    assert len(saved) == 2  # the answer's system prompt and the check's
+    written = [(path.stat().st_mtime_ns, path.stat().st_size) for path in saved]
+    assert new_model() == computed
+    assert [(path.stat().st_mtime_ns, path.stat().st_size) for path in saved] == written  # read, not computed
+    for path in saved:
+        path.write_bytes(path.read_bytes()[:-1000])
+    assert new_model() == computed
+    assert sorted((models / "heads").glob("*")) == saved  # replaced, no temporary file left
+    assert [path.stat().st_size for path in saved] == [size for _, size in written]
 
 
 REPLY = re.compile(r"Sentences: (none|(\[\d+\])+\nAnswer: [^\n\[\]]+(\[\d+\])+\.?( [^\n\[\]]+(\[\d+\])+\.?){0,2})")
