@@ -197,7 +197,7 @@ def test_a_new_process_restores_its_saved_system_prompts_to_the_same_floats(
 ) -> None:
     """A computed system prompt is kept on disk; a new model restores it instead of computing it,
     and its draft and P(yes) are the same to the bit as with every head computed. A damaged file
-    is computed again and replaced."""
+    is computed again and replaced; where nothing can be saved, heads are computed as before."""
     models = tmp_path / "models"
     models.mkdir()
     weights = ensure_gguf(local_llm.name, answering.settings.model_dir)
@@ -223,6 +223,9 @@ def test_a_new_process_restores_its_saved_system_prompts_to_the_same_floats(
     assert new_model() == computed
     assert sorted((models / "heads").glob("*")) == saved  # replaced, no temporary file left
     assert [path.stat().st_size for path in saved] == [size for _, size in written]
+    shutil.rmtree(models / "heads")
+    (models / "heads").write_text("not a folder")  # nothing can be saved: only the saving is lost
+    assert new_model() == computed
 
 
 REPLY = re.compile(r"Sentences: (none|(\[\d+\])+\nAnswer: [^\n\[\]]+(\[\d+\])+\.?( [^\n\[\]]+(\[\d+\])+\.?){0,2})")
