@@ -273,8 +273,9 @@ class SavedHeads:
 
     A file is named by a hash of all that its floats depend on: the weights file (its name holds
     its hash), llama.cpp's version, the context's size, batch and threads, and the head's tokens,
-    which the file also holds. A file that does not match or does not load is computed again and
-    replaced; a folder that cannot be written only costs the saving.
+    which the file also holds with the state's sha256. A file that does not match, is damaged or
+    does not load is computed again and replaced; a folder that cannot be written only costs the
+    saving.
     """
 
     def __init__(self, directory: Path, weights: str) -> None:
@@ -289,20 +290,27 @@ class SavedHeads:
         return self.directory / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.kv"
 
     @staticmethod
-    def _header(head: list[int]) -> bytes:
-        return json.dumps(head).encode() + b"\n"
+    def _pack(head: list[int], state: bytes) -> bytes:
+        """The head's tokens, the state's sha256, then the state, so that a file is read back whole or not at all."""
+        return json.dumps(head).encode() + b"\n" + hashlib.sha256(state).hexdigest().encode() + b"\n" + state
+
+    @staticmethod
+    def _unpack(head: list[int], data: bytes) -> bytes | None:
+        tokens = json.dumps(head).encode() + b"\n"
+        if not data.startswith(tokens):
+            return None
+        digest, _, state = data[len(tokens) :].partition(b"\n")
+        return state if state and hashlib.sha256(state).hexdigest().encode() == digest else None
 
     def restore(self, llama: Any, head: list[int]) -> bool:
         """Load `head`'s saved KV cache into an empty `llama`; False (and `llama` left empty) if none fits."""
         import llama_cpp
 
         try:
-            data = self._path(llama, head).read_bytes()
+            state = self._unpack(head, self._path(llama, head).read_bytes())
         except OSError:
             return False
-        header = self._header(head)
-        state = data[len(header) :]
-        if not data.startswith(header) or not state:
+        if state is None:
             return False
         loaded = llama_cpp.llama_state_seq_set_data(
             llama._ctx.ctx, (ctypes.c_uint8 * len(state)).from_buffer_copy(state), len(state), 0
@@ -327,7 +335,7 @@ class SavedHeads:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
             with os.fdopen(handle, "wb") as out:
-                out.write(self._header(head) + bytes(state)[:written])
+                out.write(self._pack(head, bytes(state)[:written]))
             os.replace(temporary, path)
         except OSError as exc:
             if temporary is not None:

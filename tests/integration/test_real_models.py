@@ -218,8 +218,10 @@ def test_a_new_process_restores_its_saved_system_prompts_to_the_same_floats(
     written = [(path.stat().st_mtime_ns, path.stat().st_size) for path in saved]
     assert new_model() == computed
     assert [(path.stat().st_mtime_ns, path.stat().st_size) for path in saved] == written  # read, not computed
-    for path in saved:
-        path.write_bytes(path.read_bytes()[:-1000])
+    saved[0].write_bytes(saved[0].read_bytes()[:-1000])  # cut short
+    damaged = bytearray(saved[1].read_bytes())
+    damaged[-1000:] = bytes(1000)  # the same length, other bytes
+    saved[1].write_bytes(damaged)
     assert new_model() == computed
     assert sorted((models / "heads").glob("*")) == saved  # replaced, no temporary file left
     assert [path.stat().st_size for path in saved] == [size for _, size in written]
