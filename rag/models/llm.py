@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -11,6 +12,7 @@ import math
 import os
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -23,6 +25,9 @@ from rag.models.weights import LOCAL_MODELS, ensure_gguf
 Message = dict[str, str]
 
 log = logging.getLogger(__name__)
+
+HEADS_BUDGET = 256 * 2**20  # bytes of saved system prompts kept; past it the least recently used go
+STALE_TEMPORARY = 3600.0  # seconds after which a save's temporary file is one that a killed save left
 
 
 class LLM(Protocol):
@@ -194,7 +199,6 @@ def second_context(llama: Any, context: int) -> Any:
     built as `Llama.__init__` builds them (llama-cpp-python 0.3). The copy holds `llama`, so the
     model it shares is freed after it, never before.
     """
-    import contextlib
 
     import numpy as np
     from llama_cpp import _internals as internals
@@ -275,7 +279,8 @@ class SavedHeads:
     its hash), llama.cpp's version, the context's size, batch and threads, and the head's tokens,
     which the file also holds with the state's sha256. A file that does not match, is damaged or
     does not load is computed again and replaced; a folder that cannot be written only costs the
-    saving.
+    saving. A restore marks its file as used; each save deletes the least recently used files past
+    `HEADS_BUDGET` (those of an old prompt, setting or model), so the folder does not grow forever.
     """
 
     def __init__(self, directory: Path, weights: str) -> None:
@@ -320,6 +325,8 @@ class SavedHeads:
             return False
         llama.input_ids[: len(head)] = head
         llama.n_tokens = len(head)
+        with contextlib.suppress(OSError):  # marks it as used; a folder that cannot be written keeps it anyway
+            os.utime(self._path(llama, head))
         return True
 
     def save(self, llama: Any, head: list[int]) -> None:
@@ -341,6 +348,34 @@ class SavedHeads:
             if temporary is not None:
                 Path(temporary).unlink(missing_ok=True)
             log.debug("A computed system prompt was not saved to %s: %s", path.parent, exc)
+            return
+        prune_heads(self.directory)
+
+
+def prune_heads(directory: Path, budget: int = HEADS_BUDGET, now: float | None = None) -> list[Path]:
+    """Delete saved heads, the least recently used first, until `directory` holds at most `budget`
+    bytes of them (the most recent always stays), and the temporary files of saves killed more than
+    `STALE_TEMPORARY` seconds ago; return the deleted paths. A process reading a file as it goes
+    only computes that head again."""
+    now = time.time() if now is None else now
+    try:
+        files = [(path.stat(), path) for path in directory.iterdir() if path.suffix in (".kv", ".tmp")]
+    except OSError:
+        return []
+    deleted: list[Path] = []
+    held, full = 0, False
+    for stat, path in sorted(files, key=lambda file: -file[0].st_mtime):
+        if path.suffix == ".tmp":
+            stale = now - stat.st_mtime > STALE_TEMPORARY
+        else:
+            full = full or (held > 0 and held + stat.st_size > budget)
+            held += stat.st_size
+            stale = full
+        if stale:
+            with contextlib.suppress(OSError):
+                path.unlink()
+                deleted.append(path)
+    return deleted
 
 
 def yes_probability(llama: Any, tokens: list[int], head: int = 0, saved: SavedHeads | None = None) -> float:

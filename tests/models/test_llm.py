@@ -1,6 +1,10 @@
-"""The local model's context pool, on plain objects standing in for llama.cpp contexts, and the file format of saved heads."""
+"""The local model's context pool, on plain objects standing in for llama.cpp contexts, and the file format
+and the pruning of saved heads."""
 
-from rag.models.llm import ContextPool, SavedHeads
+import os
+from pathlib import Path
+
+from rag.models.llm import STALE_TEMPORARY, ContextPool, SavedHeads, prune_heads
 
 
 def test_each_system_prompt_keeps_its_context_and_a_new_one_takes_the_least_recently_used() -> None:
@@ -26,3 +30,23 @@ def test_a_saved_head_is_read_back_whole_for_its_own_tokens_or_not_at_all() -> N
     assert SavedHeads._unpack(head, packed[:-1]) is None  # cut short
     assert SavedHeads._unpack(head, packed[:-1] + b"\0") is None  # the same length, another byte
     assert SavedHeads._unpack(head, b"") is None
+
+
+def test_saved_heads_past_the_budget_go_least_recently_used_first_and_the_newest_always_stays(tmp_path: Path) -> None:
+    now = 1_000_000.0
+
+    def saved(name: str, size: int, age: float) -> Path:
+        path = tmp_path / name
+        path.write_bytes(b"\0" * size)
+        os.utime(path, (now - age, now - age))
+        return path
+
+    newest, used, old, oldest = saved("a.kv", 60, 1), saved("b.kv", 30, 10), saved("c.kv", 30, 20), saved("d.kv", 5, 30)
+    # A save killed long ago, and one under way.
+    left, killed = saved("e.tmp", 500, STALE_TEMPORARY + 1), saved("f.tmp", 500, 5)
+    other = saved("notes.txt", 500, 99)
+    # Past the budget at "c.kv": it goes, and "d.kv" after it too, though it would fit.
+    assert sorted(prune_heads(tmp_path, budget=100, now=now)) == [old, oldest, left]
+    assert {p.name for p in tmp_path.iterdir()} == {newest.name, used.name, killed.name, other.name}
+    assert prune_heads(tmp_path, budget=10, now=now) == [used]  # the newest stays even past the budget
+    assert prune_heads(tmp_path / "missing", now=now) == []
