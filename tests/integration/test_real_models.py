@@ -313,5 +313,6 @@ def test_cli_ingest_twice_then_ask_json(workdir: Path, store: dict[str, str], mo
         return  # the server gives the same passages (above); the model's part is asked once, below
     asked = run_cli(workdir, "ask", "--json", "Who won the 2024 Super Bowl?")
     assert asked.returncode == 0, asked.stderr
+    assert "Loading weights" not in first.stderr + asked.stderr  # the encoder loads without a progress bar
     data = json.loads(asked.stdout)
     assert data["answered"] is False and data["text"] == NO_ANSWER
