@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -15,6 +17,9 @@ from rag.core.citations import Answer
 from rag.core.errors import RagError
 from rag.evidence.passages import Reading
 from rag.interfaces.views import LABELS, NO_DATE, READING, outline, passage_preview
+
+if TYPE_CHECKING:
+    from rag.pipeline import Pipeline
 
 # Terminal control characters and bidi overrides, from file names or article text, are shown as
 # escapes: a name like "\x1b]0;owned\x07.txt" must not retitle or recolour the user's terminal.
@@ -70,9 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_ingest)
 
-    p = sub.add_parser("ask", help="answer a question with citations")
-    p.add_argument("question")
-    p.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    p = sub.add_parser("ask", help="answer questions with citations, each on its own")
+    p.add_argument(
+        "questions",
+        nargs="+",
+        metavar="question",
+        help="one or more questions, answered one by one with the models loaded once; - reads more from "
+        "standard input, one a line",
+    )
+    p.add_argument("--json", action="store_true", help="print the Answer as JSON (one line each for several)")
     p.add_argument("-k", type=int, default=None, help="chunks to retrieve (1 to 20)")
     p.add_argument("--since", help="only articles published on or after YYYY-MM-DD")
     p.add_argument("--until", help="only articles published on or before YYYY-MM-DD")
@@ -152,26 +163,53 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _ask(args: argparse.Namespace) -> int:
+    """Answer each question on its own (no follow-ups: that is `rag chat`). With several, a question
+    that fails (empty, too long) is reported and the others are still answered; the exit status
+    is then 2. With `--json`, several answers are JSON Lines, one line a question, in order, a
+    failed one as {"question", "error"}."""
     from rag import get_pipeline
 
+    questions = [line.strip() for q in args.questions for line in (sys.stdin if q == "-" else [q])]
+    questions = [q for q in questions if q] if len(questions) > 1 else questions
+    if not questions:
+        raise RagError("No question given: standard input held none.")
+    several = len(questions) > 1
     pipeline = get_pipeline()
-    answer: Answer | None = None
     # On a terminal, show the passages at once: the model takes seconds to read and draft.
     show = not args.json and sys.stderr.isatty()
-    stream = pipeline.ask_stream(args.question, k=args.k, since=args.since, until=args.until, passages=show)
+    failed = 0
+    for i, question in enumerate(questions):
+        if several and not args.json:
+            _print(("\n" if i else "") + f"Q: {question}\n")
+        try:
+            answer = _answer(pipeline, question, args, show)
+        except RagError as exc:
+            if not several:
+                raise
+            failed += 1
+            _print(f"error: {exc}", err=True)
+            if args.json:
+                _print(json.dumps({"question": question, "error": str(exc)}, ensure_ascii=False))
+            continue
+        if answer.notice:
+            _print(f"warning: {answer.notice}", err=True)
+        if args.json:
+            _print(answer.model_dump_json(indent=None if several else 2))
+        else:
+            _print(format_answer(answer, show_removed=args.show_removed))
+    return 2 if failed else 0
+
+
+def _answer(pipeline: Pipeline, question: str, args: argparse.Namespace, show: bool) -> Answer:
+    answer: Answer | None = None
+    stream = pipeline.ask_stream(question, k=args.k, since=args.since, until=args.until, passages=show)
     for event in stream:
         if isinstance(event, Answer):
             answer = event
         elif isinstance(event, Reading):
             _print(format_reading(event), err=True)
     assert answer is not None
-    if answer.notice:
-        _print(f"warning: {answer.notice}", err=True)
-    if args.json:
-        _print(answer.model_dump_json(indent=2))
-    else:
-        _print(format_answer(answer, show_removed=args.show_removed))
-    return 0
+    return answer
 
 
 def _chat(args: argparse.Namespace) -> int:

@@ -215,9 +215,11 @@ def test_a_new_process_restores_its_saved_system_prompts_to_the_same_floats(
     assert new_model() == computed
     saved = sorted((models / "heads").glob("*.kv"))
     assert len(saved) == 2  # the answer's system prompt and the check's
-    written = [(path.stat().st_mtime_ns, path.stat().st_size) for path in saved]
+    written = [(path.stat().st_ino, path.stat().st_size) for path in saved]
+    used = [path.stat().st_mtime_ns for path in saved]
     assert new_model() == computed
-    assert [(path.stat().st_mtime_ns, path.stat().st_size) for path in saved] == written  # read, not computed
+    assert [(path.stat().st_ino, path.stat().st_size) for path in saved] == written  # read, not written again
+    assert all(path.stat().st_mtime_ns > before for path, before in zip(saved, used, strict=True))  # marked as used
     saved[0].write_bytes(saved[0].read_bytes()[:-1000])  # cut short
     damaged = bytearray(saved[1].read_bytes())
     damaged[-1000:] = bytes(1000)  # the same length, other bytes

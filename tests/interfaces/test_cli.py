@@ -1,5 +1,6 @@
 """The CLI as a thin adapter: driven here over a pipeline of fakes."""
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -60,6 +61,31 @@ def test_ask_on_a_terminal_shows_the_passages_first_on_stderr(
     captured = capsys.readouterr()
     assert captured.err.startswith(READING) and ".txt" in captured.err
     assert READING not in captured.out and NO_ANSWER in captured.out
+
+
+def test_several_questions_are_answered_in_order_and_one_that_fails_stops_none(
+    fake_llm: FakeLLM, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_llm.replies.extend([NO_ANSWER] * 5)
+    long = "Why? " * 1000  # past the question's length limit
+    assert main(["ask", "--json", "Who won the 2024 Super Bowl?", long, "Who won the 2023 Super Bowl?"]) == 2
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert [line["question"] for line in lines] == [
+        "Who won the 2024 Super Bowl?",
+        long.strip(),
+        "Who won the 2023 Super Bowl?",
+    ]
+    assert lines[0]["text"] == NO_ANSWER and lines[2]["text"] == NO_ANSWER and "characters long" in lines[1]["error"]
+    assert captured.err.startswith("error: The question is 4999 characters long")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Who won the 2022 Super Bowl?\n\nWho won the 2021 Super Bowl?\n"))
+    assert main(["ask", "Who won the 2020 Super Bowl?", "-"]) == 0
+    out = capsys.readouterr().out
+    asked = [out.index(f"Q: Who won the {year} Super Bowl?") for year in (2020, 2022, 2021)]
+    assert out.count(NO_ANSWER) == 3 and asked == sorted(asked)  # the blank line is skipped
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert main(["ask", "-"]) == 2
+    assert capsys.readouterr().err.startswith("error: No question given")
 
 
 def test_user_errors_print_a_message_and_exit_non_zero(capsys: pytest.CaptureFixture[str]) -> None:
