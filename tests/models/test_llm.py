@@ -43,10 +43,10 @@ def test_saved_heads_past_the_budget_go_least_recently_used_first_and_the_newest
 
     newest, used, old, oldest = saved("a.kv", 60, 1), saved("b.kv", 30, 10), saved("c.kv", 30, 20), saved("d.kv", 5, 30)
     # A save killed long ago, and one under way.
-    left, killed = saved("e.tmp", 500, STALE_TEMPORARY + 1), saved("f.tmp", 500, 5)
+    left, under_way = saved("e.tmp", 500, STALE_TEMPORARY + 1), saved("f.tmp", 500, 5)
     other = saved("notes.txt", 500, 99)
     # Past the budget at "c.kv": it goes, and "d.kv" after it too, though it would fit.
     assert sorted(prune_heads(tmp_path, budget=100, now=now)) == [old, oldest, left]
-    assert {p.name for p in tmp_path.iterdir()} == {newest.name, used.name, killed.name, other.name}
+    assert {p.name for p in tmp_path.iterdir()} == {newest.name, used.name, under_way.name, other.name}
     assert prune_heads(tmp_path, budget=10, now=now) == [used]  # the newest stays even past the budget
     assert prune_heads(tmp_path / "missing", now=now) == []
