@@ -311,8 +311,9 @@ class SavedHeads:
         """Load `head`'s saved KV cache into an empty `llama`; False (and `llama` left empty) if none fits."""
         import llama_cpp
 
+        path = self._path(llama, head)
         try:
-            state = self._unpack(head, self._path(llama, head).read_bytes())
+            state = self._unpack(head, path.read_bytes())
         except OSError:
             return False
         if state is None:
@@ -326,7 +327,7 @@ class SavedHeads:
         llama.input_ids[: len(head)] = head
         llama.n_tokens = len(head)
         with contextlib.suppress(OSError):  # marks it as used; a folder that cannot be written keeps it anyway
-            os.utime(self._path(llama, head))
+            os.utime(path)
         return True
 
     def save(self, llama: Any, head: list[int]) -> None:
