@@ -90,7 +90,7 @@ def test_the_model_is_asked_about_each_claim_with_only_its_cited_sentences(
     fake_pipeline: Pipeline, fake_llm: FakeLLM
 ) -> None:
     target = numbered(fake_pipeline, QUESTION, "600,000")
-    claim = "The initial US plan proposed that Ukraine reduce its armed forces to 600,000 personnel"
+    claim = "Under the initial US plan, Ukraine would reduce its armed forces to 600,000 personnel"
     fake_llm.replies.append(f"{claim} [{target}].")
     fake_pipeline.ask(QUESTION)
     check = fake_llm.checks[0][-1]["content"]

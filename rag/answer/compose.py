@@ -23,7 +23,15 @@ from itertools import chain
 import numpy as np
 
 from rag.articles.chunking import split_sentences
-from rag.core.citations import Answer, Removed, marker_numbers, normalise_markers, renumber, strip_markers
+from rag.core.citations import (
+    Answer,
+    Removed,
+    marker_numbers,
+    normalise,
+    normalise_markers,
+    renumber,
+    strip_markers,
+)
 from rag.core.config import Answering
 from rag.evidence.passages import HEADING, Evidence, is_heading, passages_text
 from rag.models.embedding import Embedder
@@ -166,6 +174,8 @@ def check_draft(
             continue
         numbers = dict.fromkeys(marker_numbers(sentence))
         marked = [n - 1 for n in numbers if 1 <= n <= len(evidence) and not evidence[n - 1].asks]
+        if (copied := _copied_from(claim, marked, evidence)) is not None:
+            claim, marked = evidence[copied].text, [copied]
         cites, verdict = _cite(question, claim, marked, evidence, checker, vectors, embedder, rules.recite_candidates)
         if cites is None:
             asked = numbers and not marked and all(evidence[n - 1].asks for n in numbers if 1 <= n <= len(evidence))
@@ -176,6 +186,23 @@ def check_draft(
         else:
             kept.append((claim, cites))
     return Checked(kept, removed)
+
+
+def _copied_from(claim: str, marked: Sequence[int], evidence: Sequence[Evidence]) -> int | None:
+    """The cited sentence a claim copies with words left out, if any: its words all appear there, in
+    order. The sentence itself is then the claim: it loses nothing the claim says, it keeps what
+    the model left out (often the detail asked for: "…, posting on the city website"), and it states
+    itself, so it needs no check by the model."""
+    said = _words(claim)
+    for i in marked:
+        rest = iter(_words(evidence[i].text))
+        if said and all(word in rest for word in said):
+            return i
+    return None
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", normalise(text))
 
 
 def _cite(

@@ -48,15 +48,27 @@ def check(draft: str, found: list[Evidence], llm: FakeLLM | None = None):  # typ
 
 
 def test_a_claim_its_citation_states_is_kept_with_that_citation() -> None:
-    checked = check("Ann Quill won the 2031 Zyxbridge marathon [1].", evidence(WON, WEATHER))
-    assert checked.kept == [("Ann Quill won the 2031 Zyxbridge marathon.", [0])]
+    checked = check("The 2031 Zyxbridge marathon was won by Ann Quill [1].", evidence(WON, WEATHER))
+    assert checked.kept == [("The 2031 Zyxbridge marathon was won by Ann Quill.", [0])]
     assert checked.removed == []
+
+
+def test_a_claim_that_copies_its_sentence_with_words_left_out_is_the_sentence_itself() -> None:
+    """The left-out words are often what was asked; the sentence states itself, so the model is not asked."""
+    posted = "The mayor said the 2031 Zyxbridge marathon would move to May, posting on the city website."
+    llm = FakeLLM(judge=lambda _: 0.0)
+    checked = check("The mayor said the Zyxbridge marathon would move to May [2].", evidence(WEATHER, posted), llm)
+    assert checked.kept == [(posted, [1])] and llm.checks == []
+    checked = check("The mayor said the marathon would move to June [2].", evidence(WEATHER, posted), llm)
+    assert checked.kept == [] and llm.checks  # a word of its own: checked, and refused
+    checked = check("The mayor said the marathon would move [1][2].", evidence(WEATHER, posted), llm)
+    assert checked.kept == [(posted, [1])]  # cited with the one sentence it copies
 
 
 def test_a_claim_that_is_its_cited_sentence_word_for_word_is_kept_without_asking_the_model() -> None:
     llm = FakeLLM(judge=lambda _: 0.0)
     checked = check(f"{WON.upper()} [1].", evidence(WON, WEATHER), llm)
-    assert checked.kept == [(WON.upper(), [0])] and llm.checks == []
+    assert checked.kept == [(WON, [0])] and llm.checks == []  # given as the article writes it
     reworded = WON.replace("won", "easily won")
     checked = check(f"{reworded} [1].", evidence(WON, WEATHER), llm)
     assert checked.kept == [] and llm.checks  # one word more: the model is asked, and says no
@@ -125,8 +137,8 @@ def test_a_sentence_that_only_starts_like_a_heading_is_checked_as_a_claim() -> N
 
 def test_a_claim_framed_as_what_a_passage_states_is_checked_and_given_without_the_frame() -> None:
     found = [Evidence("0.txt", 0, len(WON), WON, None, "Wire", "2031-04-01", 1.0)]
-    checked = check("The passage from Wire states that Ann Quill won the 2031 Zyxbridge marathon [1].", found)
-    assert checked.kept == [("Ann Quill won the 2031 Zyxbridge marathon.", [0])]
+    checked = check("The passage from Wire states that the 2031 Zyxbridge marathon was won by Ann Quill [1].", found)
+    assert checked.kept == [("The 2031 Zyxbridge marathon was won by Ann Quill.", [0])]
 
 
 @pytest.mark.parametrize(
@@ -307,7 +319,7 @@ def test_true_claims_that_do_not_answer_the_question_are_refused_under_the_answe
 def test_an_answer_whose_words_do_not_say_what_was_asked_is_refused_under_the_relevance_check() -> None:
     """The sentence holds the winner, but the draft tells the weather from it: true, cited, beside the question."""
     found = evidence(f"{WON} {WEATHER}")
-    draft = "Sentences: [1]\nAnswer: Rain fell on the course for most of the morning [1]."
+    draft = "Sentences: [1]\nAnswer: For most of the morning, rain fell on the course [1]."
     question = "Who won the 2031 Zyxbridge marathon?"
     loose = Answering(min_answers=0.5, min_relevance=0)
     kept = finish(question, draft, found, checker(), FakeEmbedder(), "fake", loose)
@@ -318,9 +330,10 @@ def test_an_answer_whose_words_do_not_say_what_was_asked_is_refused_under_the_re
     assert not refused.answered and refused.reason == "The answer the draft gives does not say what the question asks."
     asked = [m[-1]["content"] for m in llm.checks if "Proposed answer: " in m[-1]["content"]]
     assert asked == [
-        f"Question: {question}\n\nProposed answer: {WEATHER}\n\nDoes the proposed answer give what the question asks for?\n"
+        f"Question: {question}\n\nProposed answer: For most of the morning, rain fell on the course.\n\n"
+        "Does the proposed answer give what the question asks for?\n"
     ]
-    said = finish(question, draft.replace(WEATHER[:-1], WON[:-1]), found, checker(), FakeEmbedder(), "fake", CHECKED)
+    said = finish(question, f"{WON[:-1]} [1].", found, checker(), FakeEmbedder(), "fake", CHECKED)
     assert said.answered and said.relevance == 1.0
     quoted = finish(question, draft, found, checker(), FakeEmbedder(), "fake", CHECKED)  # the direct answer instead
     assert quoted.text == f"{WON} {WEATHER[:-1]} [1]." and quoted.relevance == 0.0  # the draft's score
@@ -354,16 +367,14 @@ def test_another_figure_of_what_the_answer_counts_is_quoted_when_it_answers_the_
 
     llm = FakeLLM(judge=judge)
     answer = finish(question, draft, found, checker(llm), FakeEmbedder(), "fake", CHECKED)
-    assert answer.text == (
-        f"62% of Zyxbridge runners train in the hills [1]. Another figure is reported: {OTHER_SHARE[:-1]} [2]."
-    )
+    assert answer.text == f"{SHARE[:-1]} [1]. Another figure is reported: {OTHER_SHARE[:-1]} [2]."
     assert [c.quote for c in answer.citations] == [SHARE, OTHER_SHARE]
     asked = [m[-1]["content"] for m in llm.checks if "\n\nQuestion: " in m[-1]["content"]]  # sentences asked
     assert len(asked) == 3 and not any(WEATHER in a for a in asked)  # the answer check, then the two with a %
     alone = finish(
         question, draft, found, checker(llm), FakeEmbedder(), "fake", Answering(min_answers=0.5, figure_candidates=0)
     )
-    assert alone.text == "62% of Zyxbridge runners train in the hills [1]."
+    assert alone.text == f"{SHARE[:-1]} [1]."
 
 
 def test_figures_are_read_by_the_word_that_follows_them() -> None:
