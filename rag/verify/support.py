@@ -5,8 +5,8 @@ the model is not asked. A number the claim gives must be in the cited text (or t
 frames it); the parse refuses a claim that has the cited sentence's action done by someone else,
 or that gives its figure to a measure the cited text gives another; and the local LLM, shown the
 cited sentences and the claim in a fixed prompt of its own, must say yes with a probability of at
-least the threshold. The threshold was set on the
-`dev` half of the hand-labelled pairs in `eval/judge_pairs.jsonl` (`python -m eval.support_threshold`).
+least the threshold. The threshold was set on the `dev` half of the hand-labelled pairs in
+`eval/judge_pairs.jsonl` (`python -m eval.support_threshold`).
 
 Asked instead in a turn that continues the answering exchange (the passages already in the KV
 cache, the cited sentences named by number), the model said yes to nearly every claim about its
