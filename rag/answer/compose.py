@@ -193,15 +193,16 @@ def _copied_from(claim: str, marked: Sequence[int], evidence: Sequence[Evidence]
     order. The sentence itself is then the claim: it loses nothing the claim says, it keeps what
     the model left out (often the detail asked for: "…, posting on the city website"), and it states
     itself, so it needs no check by the model."""
-    said = _words(claim)
+    said = _words_in_order(claim)
     for i in marked:
-        rest = iter(_words(evidence[i].text))
+        rest = iter(_words_in_order(evidence[i].text))
         if said and all(word in rest for word in said):
             return i
     return None
 
 
-def _words(text: str) -> list[str]:
+def _words_in_order(text: str) -> list[str]:
+    """A text's words as a reader compares them (case, quote marks and dashes aside), in order."""
     return re.findall(r"\w+", normalise(text))
 
 

@@ -29,6 +29,11 @@ def parsed(text: str) -> Any:
     return parser()(text)
 
 
+def _quoted(claim: str, evidence: Sequence[str]) -> bool:
+    """Whether the claim is quoted word for word from the evidence: then it cannot have turned it around."""
+    return " ".join(claim.split()).rstrip(".") in " ".join(" ".join(evidence).split())
+
+
 def _doer(verb: Any) -> Any:
     """Who does what a verb says: its subject, a passive's agent, or the doer of the verb it hangs from."""
     for child in verb.children:
@@ -58,7 +63,7 @@ def role_conflict(claim: str, evidence: Sequence[str]) -> str | None:
     clause that names the claim's doer in another role, and nowhere has the claim's doer do it. A
     claim quoted word for word from the evidence is left alone: it cannot have turned it around.
     """
-    if " ".join(claim.split()).rstrip(".") in " ".join(" ".join(evidence).split()):
+    if _quoted(claim, evidence):
         return None
     said = parsed(claim)
     cited = parsed(" ".join(evidence))
@@ -95,17 +100,16 @@ def figure_conflict(claim: str, evidence: Sequence[str]) -> str | None:
     Figures inside names and dates ("iPhone 11", "September 20") are left to the number check,
     which wants every figure of the claim in the cited text.
     """
-    if " ".join(claim.split()).rstrip(".") in " ".join(" ".join(evidence).split()):
+    if _quoted(claim, evidence):
         return None
-    given = [(_figure_value(t), _figure_kind(t), measure) for t, measure in _figures(parsed(" ".join(evidence)))]
-    for t, measure in _figures(parsed(claim)):
-        value, kind = _figure_value(t), _figure_kind(t)
+    given = list(_figures(parsed(" ".join(evidence))))
+    for value, kind, measure in _figures(parsed(claim)):
         if any(v == value and _same_measure(m, measure) for v, _, m in given):
             continue
         for v, k, m in given:
             if v != value and k == kind and _same_measure(m, measure):
                 what = " ".join(word for _, word in sorted(m & measure))
-                return f"the cited text gives {what} as {v}, not {t.text}"
+                return f"the cited text gives {what} as {v}, not {value}"
     return None
 
 
@@ -115,11 +119,15 @@ def _same_measure(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]]) 
     return bool(nouns) and (not verbs_a or not verbs_b or bool(verbs_a & verbs_b))
 
 
-def _figures(doc: Any) -> Iterator[tuple[Any, frozenset[tuple[str, str]]]]:
-    """The figures written in digits, each with what it measures, as (part of speech, lemma) pairs."""
+def _figures(doc: Any) -> Iterator[tuple[str, str, frozenset[tuple[str, str]]]]:
+    """The figures written in digits: each value, its kind, and what it measures, as (part of
+    speech, lemma) pairs."""
     for t in doc:
-        if _DIGITS.fullmatch(t.text) and (t.head.pos_ != "PROPN" or _figure_kind(t) == "year"):
-            yield t, _measure(t)
+        if not _DIGITS.fullmatch(t.text):
+            continue
+        kind = _figure_kind(t)
+        if t.head.pos_ != "PROPN" or kind == "year":
+            yield _figure_value(t), kind, _measure(t)
 
 
 def _measure(figure: Any) -> frozenset[tuple[str, str]]:
