@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,7 +141,8 @@ def upgrade(index: Index, settings: Settings) -> bool:
     """Bring an index written by an older version up to `INDEX_FORMAT`; True if it needed it.
 
     Format 1 predates duplicate detection: its rewrites compete with their originals for
-    evidence places until duplicates are marked, which needs no re-embedding. While another
+    evidence places until duplicates are marked, which needs no re-embedding. Format 2 could mark
+    two reports that swap a name or figure as one (`swaps_a_fact`); they are decided again. While another
     ingest holds the lock (an index being built reads as format 1 until it finishes), that
     ingest marks duplicates and stamps the format itself, so there is nothing to do.
     """
@@ -189,12 +191,25 @@ def _mark_duplicates(index: Index, touched: Collection[str] | None = None) -> di
         {s: manifest[s].date for s in members},
         index.settings.ingest.duplicate_similarity,
         {s: keys[s] for s in members},
+        _texts(index),
     )
     kept = {s: r.duplicate_of for s, r in manifest.items() if r.duplicate_of and keys[s] not in regroup}
     duplicates = {**kept, **decided}
     if touched is None or touched or unkeyed:
         index.set_duplicates(duplicates, {s: keys[s] for s in unkeyed})
     return duplicates
+
+
+def _texts(index: Index) -> Callable[[str], str]:
+    """An article's text as its chunks hold it, read from the store when first asked for."""
+
+    @functools.cache
+    def text(source: str) -> str:
+        got = index.all_chunks([source])
+        starts = [int(m.get("start", 0)) for m in got["metadatas"]]
+        return " ".join(t for _, t in sorted(zip(starts, got["documents"], strict=True)))
+
+    return text
 
 
 def _store(index: Index, puts: Sequence[Put]) -> None:

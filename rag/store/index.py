@@ -31,8 +31,9 @@ _held_locks = threading.local()  # the ingest locks this thread holds
 
 
 # What an index written by this version holds beyond chunks and files. 2: every file records
-# whether it repeats another (`duplicate_of`). An older index is brought up to date on opening.
-INDEX_FORMAT = 2
+# whether it repeats another (`duplicate_of`). 3: reports that swap a name or figure are never
+# duplicates. An older index is brought up to date on opening.
+INDEX_FORMAT = 3
 
 
 @dataclass(frozen=True)

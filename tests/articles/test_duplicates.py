@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.articles.duplicates import find_duplicates
+from rag.articles.duplicates import facts_key, find_duplicates, swaps_a_fact
 from rag.core.config import Settings
 from rag.ingest.run import _mark_duplicates, upgrade
 from rag.models.embedding import FakeEmbedder
@@ -24,6 +24,19 @@ def write_reprint(corpus: Path) -> None:
     text = (corpus / ORIGINAL).read_text(encoding="utf-8")
     text = text.replace("are very close to a deal", "are very near a deal", 1)
     (corpus / REPRINT).write_text("Reprinted: peace talks edge closer\n" + text, encoding="utf-8")
+
+
+# Two reports of one final that differ only in the winner, the name opening the text.
+FINAL = (
+    "{} beat the Kestrel Rovers 2-1 in the Zyxbridge cup final on Sunday. The captain lifted the trophy in front "
+    "of 40,000 fans, and the coach praised a young side that had never reached a final before. The city will "
+    "hold a parade on Tuesday.\n"
+)
+
+
+def write_finals(corpus: Path) -> None:
+    (corpus / "final-a.txt").write_text(FINAL.format("Qorvia"), encoding="utf-8")
+    (corpus / "final-b.txt").write_text(FINAL.format("Zyxland"), encoding="utf-8")
 
 
 def duplicates(pipeline: Pipeline) -> dict[str, str]:
@@ -139,3 +152,66 @@ def test_records_written_before_facts_were_kept_get_them(fake_pipeline: Pipeline
 
     assert _mark_duplicates(fake_pipeline.index) == {REPRINT: ORIGINAL}
     assert all(r.facts for r in fake_pipeline.index.manifest().values())
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "swapped"),
+    [
+        ("Qorvia won the final.", "Zyxland won the final.", True),  # a name opening the sentence
+        (
+            "Held on May 8, 2031. Doors open at 8 and close at 18.",
+            "Held on Nov 18, 2031. Doors open at 8 and close at 18.",
+            True,
+        ),
+        ("The bridge cost $4 million.", "The bridge cost $5 million.", True),
+        (
+            "THE HARBOUR FESTIVAL returns. The Harbour Festival opens on Friday.",
+            "The Harbour Festival returns. The Harbour Festival opens on Friday.",
+            False,
+        ),
+        ("Reprinted: ferry news\nThe ferry to Velm resumed on Sunday.", "The ferry to Velm resumed on Sunday.", False),
+        (
+            "The ferry to Velm resumed on Sunday after a long pause.",
+            "The ferry to Velm restarted on Sunday after a pause.",
+            False,
+        ),
+        # "The" and "A" are no names: the texts write them in lower case too
+        (
+            "The ferry resumed after a pause, and the crew was ready.",
+            "A ferry resumed after a pause, and the crew was ready.",
+            False,
+        ),
+    ],
+)
+def test_a_report_that_swaps_a_name_or_figure_is_told_from_a_reprint(a: str, b: str, swapped: bool) -> None:
+    assert swaps_a_fact(a, b) is swapped
+    assert swaps_a_fact(b, a) is swapped
+
+
+def test_reports_that_swap_a_name_are_both_kept(fake_pipeline: Pipeline, corpus: Path) -> None:
+    write_finals(corpus)
+    fake_pipeline.ingest(progress=False)
+    index = fake_pipeline.index
+    # by meaning and by the set of facts alone, the two are one report: the name opens the text
+    vectors = index.chunk_vectors(["final-a.txt", "final-b.txt"])
+    key = facts_key([FINAL.format("Qorvia")])
+    assert key == facts_key([FINAL.format("Zyxland")])
+    assert find_duplicates(vectors, {}, 0.75, {"final-a.txt": key, "final-b.txt": key}) == {
+        "final-b.txt": "final-a.txt"
+    }
+    assert not duplicates(fake_pipeline)
+    sources = {e.source for e in fake_pipeline.evidence("Who won the Zyxbridge cup final against the Kestrel Rovers?")}
+    assert {"final-a.txt", "final-b.txt"} <= sources
+
+
+def test_marks_of_an_index_from_before_swapped_facts_counted_are_decided_again(
+    fake_pipeline: Pipeline, corpus: Path, settings: Settings
+) -> None:
+    write_finals(corpus)
+    fake_pipeline.ingest(progress=False)
+    # What a format-2 index could hold: the two finals marked as one report.
+    fake_pipeline.index.set_duplicates({"final-b.txt": "final-a.txt"})
+    fake_pipeline.index.set_format(2)
+    reopened = Pipeline(settings, embedder=FakeEmbedder(), llm=FakeLLM())
+    reopened.ensure_index()
+    assert not duplicates(reopened) and reopened.index.format() == INDEX_FORMAT
