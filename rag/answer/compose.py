@@ -354,18 +354,21 @@ def variants(kept: Kept, evidence: Sequence[Evidence], ratio: float) -> Kept:
     "X won the 2021 prize" in one source and "Y won the 2021 prize" in another is a disagreement,
     not a duplicate: when an answer relies on a word where the two differ, the other version is
     quoted too, so the reader sees both and their sources. Two sentences are one report told two
-    ways when they are at least `ratio` alike word for word (difflib's ratio over words).
+    ways when they are at least `ratio` alike word for word (difflib's ratio over words). A version
+    the answer already cites, in another source's words or the same, is not quoted again.
     """
     cited = {i for _, cites in kept for i in cites}
     said = {w.strip(".,;:!?\"'()").lower() for claim, _ in kept for w in claim.split()}
     notes: Kept = []
+    given = {tuple(_words_of(evidence[i].text)) for i in cited}
     for i in sorted(cited):
         for j, other in enumerate(evidence):
-            if j in cited or other.source == evidence[i].source or any(j in c for _, c in notes):
+            if j in cited or other.source == evidence[i].source or tuple(_words_of(other.text)) in given:
                 continue
             changed = _changed_words(evidence[i].text, other.text, ratio)
             if changed is not None and changed & said:
                 notes.append((f"Another source gives a different account: {other.text}", [j]))
+                given.add(tuple(_words_of(other.text)))
     return notes
 
 
@@ -417,10 +420,14 @@ def figures(text: str) -> dict[str, set[str]]:
     return found
 
 
+def _words_of(text: str) -> list[str]:
+    """A sentence's words as two versions of a report are compared: case and punctuation aside."""
+    return [w.strip(".,;:!?\"'()").lower() for w in text.split()]
+
+
 def _changed_words(a: str, b: str, ratio: float) -> set[str] | None:
     """The words of `a` that `b` replaces, when `b` is `a` with a few words changed; else None."""
-    wa = [w.strip(".,;:!?\"'()").lower() for w in a.split()]
-    wb = [w.strip(".,;:!?\"'()").lower() for w in b.split()]
+    wa, wb = _words_of(a), _words_of(b)
     matcher = SequenceMatcher(None, wa, wb, autojunk=False)
     if wa == wb or matcher.ratio() < ratio:
         return None

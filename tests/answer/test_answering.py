@@ -352,6 +352,15 @@ def test_variants_quote_the_other_source_where_the_answer_relies_on_the_changed_
     assert variants([("The marathon had a course record.", [0])], found, RATIO) == []  # not where they differ
 
 
+def test_a_version_the_answer_already_gives_is_not_quoted_again() -> None:
+    other = WON.replace("Ann Quill", "Cy Moor")
+    found = evidence(WON, other, other, sources=("a.txt", "b.txt", "c.txt"))
+    kept = [("Ann Quill won the marathon.", [0]), ("Cy Moor won the marathon.", [1])]
+    assert variants(kept, found, RATIO) == []  # c.txt tells b.txt's version, which the answer cites
+    notes = variants(kept[:1], found, RATIO)
+    assert notes == [(f"Another source gives a different account: {other}", [1])]  # once, not for c.txt too
+
+
 SHARE = "The survey found that 62% of Zyxbridge runners train in the hills."
 OTHER_SHARE = "A club poll put the share of Zyxbridge runners who train in the hills at 48 percent."
 UNRELATED_SHARE = "Ticket prices rose 48% this year."
