@@ -181,11 +181,32 @@ def check_draft(
             asked = numbers and not marked and all(evidence[n - 1].asks for n in numbers if 1 <= n <= len(evidence))
             reason = "it cites a question, which states nothing" if asked else verdict.reason
             removed.append(Removed(sentence=claim, reason=reason))
-        elif any(claim == k for k, _ in kept):
-            continue
         else:
             kept.append((claim, cites))
-    return Checked(kept, removed)
+    return Checked(_without_repeats(kept), removed)
+
+
+def _without_repeats(kept: Kept) -> Kept:
+    """The claims without those another claim already says: one whose words all appear, in order,
+    in another's, and whose sentences that one cites too, goes. A fuller claim takes the place of the
+    first one it says again, so that the copied sentence and the model's shorter copy of it, or a
+    sentence and one of its clauses, are read once."""
+
+    def says(a: tuple[str, list[int]], b: tuple[str, list[int]]) -> bool:  # whether b says all that a says
+        rest = iter(_words_in_order(b[0]))
+        return set(a[1]) <= set(b[1]) and all(word in rest for word in _words_in_order(a[0]))
+
+    result: Kept = []
+    for claim in kept:
+        if any(says(claim, other) for other in result):
+            continue
+        fuller = [n for n, other in enumerate(result) if says(other, claim)]
+        if fuller:
+            result[fuller[0]] = claim
+            result = [other for n, other in enumerate(result) if n not in fuller[1:]]
+        else:
+            result.append(claim)
+    return result
 
 
 def _copied_from(claim: str, marked: Sequence[int], evidence: Sequence[Evidence]) -> int | None:

@@ -65,6 +65,21 @@ def test_a_claim_that_copies_its_sentence_with_words_left_out_is_the_sentence_it
     assert checked.kept == [(posted, [1])]  # cited with the one sentence it copies
 
 
+def test_a_claim_another_kept_claim_already_says_is_given_once() -> None:
+    """The copied sentence and the model's own copy of it cited elsewhere, or a clause and the
+    sentence it comes from, are read once, the fuller in the place of the first."""
+    quoted = "The mayor called the 2031 Zyxbridge marathon “a triumph for the city”."
+    draft = (
+        "The mayor called the marathon “a triumph” [1]. "
+        'The mayor called the 2031 Zyxbridge marathon "a triumph for the city" [2].'
+    )
+    assert check(draft, evidence(quoted, WEATHER)).kept == [(quoted, [0])]
+    checked = check(f"Ann Quill won the 2031 Zyxbridge marathon [2]. {WON[:-1]} [1].", evidence(WON, WEATHER))
+    assert checked.kept == [(WON[:-1] + ".", [0])]
+    checked = check(f"Ann Quill won the 2031 Zyxbridge marathon [1]. {WEATHER[:-1]} [2].", evidence(WON, WEATHER))
+    assert len(checked.kept) == 2  # each says something of its own
+
+
 def test_a_claim_that_is_its_cited_sentence_word_for_word_is_kept_without_asking_the_model() -> None:
     llm = FakeLLM(judge=lambda _: 0.0)
     checked = check(f"{WON.upper()} [1].", evidence(WON, WEATHER), llm)
