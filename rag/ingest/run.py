@@ -142,9 +142,9 @@ def upgrade(index: Index, settings: Settings) -> bool:
 
     Format 1 predates duplicate detection: its rewrites compete with their originals for
     evidence places until duplicates are marked, which needs no re-embedding. Format 2 could mark
-    two reports that swap a name or figure as one (`swaps_a_fact`); they are decided again. While another
-    ingest holds the lock (an index being built reads as format 1 until it finishes), that
-    ingest marks duplicates and stamps the format itself, so there is nothing to do.
+    two reports that swap a name or figure as one (`swaps_a_fact`): every mark is decided again.
+    While another ingest holds the lock (an index being built reads as format 1 until it
+    finishes), that ingest marks duplicates and stamps the format itself, so there is nothing to do.
     """
     if index.format() >= INDEX_FORMAT:
         return False
