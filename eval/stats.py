@@ -80,11 +80,16 @@ def intervals(rows: Sequence[Row]) -> dict[str, list[float]]:
 
 
 def outcome(row: Row) -> str:
-    """A question's outcome in a word: right, wrong or refused (an unanswerable one: answered or refused)."""
+    """A question's outcome in a word or two: right, wrong or refused (an unanswerable one: answered
+    or refused; one whose sources disagree: both, true only, fake only, wrong or refused)."""
     if not row["answered"]:
         return "refused"
     if not row["answerable"]:
         return "answered"
+    if row.get("contested"):
+        if row.get("gave_fake"):
+            return "both" if row["correct"] else "fake only"
+        return "true only" if row["correct"] else "wrong"
     return "right" if row["correct"] else "wrong"
 
 
@@ -137,7 +142,7 @@ def format_comparison(before: Mapping[str, Any], after: Mapping[str, Any], syste
             lines.append("  (test questions are not listed one by one)")
             moved = []
         for row, was, now in moved:
-            lines.append(f"  {row['id']:>10}  {was:>8} -> {now:<8}  {row['question'][:70]}")
+            lines.append(f"  {row['id']:>10}  {was:>9} -> {now:<9}  {row['question'][:70]}")
         blocks.append("\n".join(lines))
     if not blocks:
         return "The two reports share no suite."

@@ -64,6 +64,18 @@ def test_compare_pairs_questions_by_id_and_counts_both_directions() -> None:
     ]
 
 
+def test_a_question_whose_sources_disagree_moves_when_it_gives_the_other_claim_too() -> None:
+    before = [row("c1", True, True, True, contested=True), row("c2", True, True, True, contested=True, gave_fake=True)]
+    after = [
+        row("c1", True, True, True, contested=True, gave_fake=True),
+        row("c2", True, True, False, contested=True, gave_fake=True),
+    ]
+    changes, moved = compare(before, after)
+    both = next(c for c in changes if c.metric == "conflict_both_or_refusal")
+    assert (both.gained, both.lost) == (1, 1)
+    assert [(r["id"], was, now) for r, was, now in moved] == [("c1", "true only", "both"), ("c2", "both", "fake only")]
+
+
 def test_a_diff_of_the_test_split_lists_no_question() -> None:
     before = {"suites": {"test": {"systems": {"ours": {"questions": [row("t1", True, False)]}}}}}
     after = {"suites": {"test": {"systems": {"ours": {"questions": [row("t1", True, True, True)]}}}}}
