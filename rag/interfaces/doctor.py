@@ -180,6 +180,12 @@ def check_index(settings: Settings) -> list[Check]:
             )
         )
     checks.append(_corpus_check(settings, manifest))
+    if repeats := sorted((s, r.duplicate_of) for s, r in manifest.items() if r.duplicate_of):
+        # Not a failure: a reprint is cited as its canonical copy, which credits it.
+        shown = ", ".join(f"{s} repeats {c}" for s, c in repeats[:5]) + (", …" if len(repeats) > 5 else "")
+        checks.append(
+            Check("duplicates", f"{len(repeats)}, each left out and credited through the article it repeats: {shown}")
+        )
     vouched: dict[str, int] = {}
     orphans = 0
     for meta in chunks["metadatas"] or []:

@@ -48,6 +48,23 @@ def test_an_index_in_step_with_its_corpus_passes(fake_pipeline: Pipeline) -> Non
     assert any("matches" in c.summary and "5 files" in c.summary for c in checks)
 
 
+def test_articles_marked_as_repeating_another_are_listed_and_not_a_problem(
+    fake_pipeline: Pipeline, corpus: Path
+) -> None:
+    fake_pipeline.ingest(progress=False)
+    assert not any(c.name == "duplicates" for c in check_index(fake_pipeline.settings))
+    original = "003_8988beed483b4692.txt"
+    (corpus / "005_reprint.txt").write_text((corpus / original).read_text(encoding="utf-8"), encoding="utf-8")
+    fake_pipeline.ingest(progress=False)
+    checks = check_index(fake_pipeline.settings)
+    assert problems(checks) == {}
+    found = next(c for c in checks if c.name == "duplicates")
+    assert (
+        found.summary
+        == f"1, each left out and credited through the article it repeats: 005_reprint.txt repeats {original}"
+    )
+
+
 def test_an_index_from_an_older_version_is_reported_and_not_a_problem(fake_pipeline: Pipeline) -> None:
     fake_pipeline.ingest(progress=False)
     fake_pipeline.index.state.delete(ids=["format"])
