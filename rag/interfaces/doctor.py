@@ -183,9 +183,8 @@ def check_index(settings: Settings) -> list[Check]:
     if repeats := sorted((s, r.duplicate_of) for s, r in manifest.items() if r.duplicate_of):
         # Not a failure: a reprint is cited as its canonical copy, which credits it.
         shown = ", ".join(f"{s} repeats {c}" for s, c in repeats[:5]) + (", …" if len(repeats) > 5 else "")
-        checks.append(
-            Check("duplicates", f"{len(repeats)}, each left out and credited through the article it repeats: {shown}")
-        )
+        many = f"{len(repeats)} articles, each" if len(repeats) > 1 else "1 article,"
+        checks.append(Check("duplicates", f"{many} left out and credited through the one it repeats: {shown}"))
     vouched: dict[str, int] = {}
     orphans = 0
     for meta in chunks["metadatas"] or []:
