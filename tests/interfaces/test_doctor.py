@@ -61,7 +61,7 @@ def test_articles_marked_as_repeating_another_are_listed_and_not_a_problem(
     found = next(c for c in checks if c.name == "duplicates")
     assert (
         found.summary
-        == f"1, each left out and credited through the article it repeats: 005_reprint.txt repeats {original}"
+        == f"1 article, left out and credited through the one it repeats: 005_reprint.txt repeats {original}"
     )
 
 
