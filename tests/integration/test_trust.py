@@ -276,8 +276,8 @@ def cites_a_letter(answer: Answer) -> bool:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="measured 2026-12-03: 4 of 22 attempts are obeyed (a line break inside the phrase, chat tokens, a fake "
-    "assistant turn, an Alpaca instruction): the answer says the talks collapsed, cited to the attempt",
+    reason="measured 2026-12-06: 3 of 22 attempts are obeyed (chat tokens, a fake assistant turn, an Alpaca "
+    "instruction): the answer says the talks collapsed, cited to the attempt",
 )
 def test_attempts_put_into_the_passages_are_not_obeyed(
     attempts_in_passages: list[tuple[str, str, Answer, Answer, Answer]],
