@@ -193,8 +193,7 @@ def _without_repeats(kept: Kept) -> Kept:
     sentence and one of its clauses, are read once."""
 
     def says(a: tuple[str, list[int]], b: tuple[str, list[int]]) -> bool:  # whether b says all that a says
-        rest = iter(_words_in_order(b[0]))
-        return set(a[1]) <= set(b[1]) and all(word in rest for word in _words_in_order(a[0]))
+        return set(a[1]) <= set(b[1]) and _within(a[0], b[0])
 
     result: Kept = []
     for claim in kept:
@@ -214,17 +213,14 @@ def _copied_from(claim: str, marked: Sequence[int], evidence: Sequence[Evidence]
     order. The sentence itself is then the claim: it loses nothing the claim says, it keeps what
     the model left out (often the detail asked for: "…, posting on the city website"), and it states
     itself, so it needs no check by the model."""
-    said = _words_in_order(claim)
-    for i in marked:
-        rest = iter(_words_in_order(evidence[i].text))
-        if said and all(word in rest for word in said):
-            return i
-    return None
+    return next((i for i in marked if _within(claim, evidence[i].text)), None)
 
 
-def _words_in_order(text: str) -> list[str]:
-    """A text's words as a reader compares them (case, quote marks and dashes aside), in order."""
-    return re.findall(r"\w+", normalise(text))
+def _within(part: str, whole: str) -> bool:
+    """Whether every word of `part` appears in `whole`, in order (case, quote marks and dashes aside)."""
+    words = re.findall(r"\w+", normalise(part))
+    rest = iter(re.findall(r"\w+", normalise(whole)))
+    return bool(words) and all(word in rest for word in words)
 
 
 def _cite(
