@@ -12,10 +12,11 @@ piece of the answer the user sees; "first model token" is the first token the LL
 whole answer; its models are loaded before timing but it gets no warm-up question.
 
 "Fresh process" times what `rag ask` gives: a new Python process, from its start (imports
-included) to the first answer token and to the answer, over an index of the seeds built
-beforehand. Its reference, in the same run and alternated with it, is the same process with the
-models loaded where each is first used instead of in the background from the question's start
-(`Pipeline.preload`).
+included) to the passages shown, the first answer token and the answer, over an index of the seeds
+built beforehand. Its references, in the same run and alternated with it, are the same process
+with every text encoded by sentence-transformers (no numpy encoder), with the system prompts
+computed instead of restored, and with the models loaded where each is first used instead of in
+the background from the question's start (`Pipeline.preload`).
 
 The sweep re-runs the same questions with settings.evidence.passage_chunks at each value and reports
 prompt tokens and the first answer token (generation is stopped there).
@@ -30,16 +31,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from bench.common import machine, peak_rss_mb, percentile, questions, verdict
 from rag.answer.compose import build_messages
 from rag.core.citations import Answer
 from rag.core.config import Settings
 from rag.evidence.passages import Reading
+from rag.models.embedding import SentenceTransformerEmbedder, model_folder
 from rag.models.llm import LLM, Message, chatml_tokens, make_llm
+from rag.models.minilm import MiniLM
 from rag.pipeline import Pipeline
 
 RESULT = "RESULT "
@@ -69,6 +74,41 @@ class TimedLLM:
         finally:
             self.checks += 1
             self.check_seconds += time.perf_counter() - started
+
+
+class RecordingEmbedder:
+    """Wrap the bundled encoder and keep the texts of every call the numpy encoder takes."""
+
+    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) <= self.inner.numpy_up_to:
+            self.calls.append(list(texts))
+        return self.inner.embed(texts)
+
+
+def encoders(recorded: RecordingEmbedder, answers: int) -> dict[str, float]:
+    """The answers' encoder calls replayed in order, through a new numpy encoder (which keeps the
+    vectors of texts it has seen, as in a running process) and through sentence-transformers."""
+    fresh, model = MiniLM(model_folder(recorded.name)), recorded.inner.model
+    fresh.embed(["warm"]), model.encode(["warm"])  # imports and first calls are not what an answer pays
+    seconds = {}
+    for name, encode in (("numpy", fresh.embed), ("sentence-transformers", model.encode)):
+        started = time.perf_counter()
+        for texts in recorded.calls:
+            encode(texts)
+        seconds[name] = (time.perf_counter() - started) / answers
+    print(
+        f"  encoder, {len(recorded.calls) / answers:.1f} calls and "
+        f"{sum(map(len, recorded.calls)) / answers:.0f} texts an answer, replayed: numpy "
+        f"{seconds['numpy']:.2f} s an answer, sentence-transformers {seconds['sentence-transformers']:.2f} s "
+        f"({seconds['numpy'] / seconds['sentence-transformers']:.2f}x)",
+        flush=True,
+    )
+    return seconds
 
 
 def time_ours(pipeline: Pipeline, llm: TimedLLM, question: str) -> dict[str, Any]:
@@ -134,16 +174,21 @@ def child_ours(qs: list[str], sweep_sizes: list[int]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(index_dir=Path(tmp) / "index")
         llm = TimedLLM(make_llm(settings))
-        pipeline = Pipeline(settings, llm=llm)
+        embedder = RecordingEmbedder(
+            SentenceTransformerEmbedder(settings.embed_model, settings.ingest.embed_batch_size)
+        )
+        pipeline = Pipeline(settings, llm=llm, embedder=embedder)
         started = time.perf_counter()
         pipeline.ensure_index()
         time_ours(pipeline, llm, qs[0])
         warmup = time.perf_counter() - started
         runs = []
+        embedder.calls.clear()
         for q in qs:
             runs.append(time_ours(pipeline, llm, q))
             print(f"  ours {runs[-1]['total']:.1f} s (first token {runs[-1]['first']}): {q}", flush=True)
         rss = peak_rss_mb()
+        encoders(embedder, len(qs))
         swept = sweep(pipeline, qs, sweep_sizes) if sweep_sizes else {}
     return {"warmup": warmup, "runs": runs, "rss_mb": rss, "sweep": swept, "model": settings.llm}
 
@@ -167,13 +212,17 @@ def child_baseline(qs: list[str]) -> dict[str, Any]:
 
 
 # A new process's first answer, timed from the interpreter's start. argv: index folder, question,
-# and "preload" or "reference" (each model loaded where it is first used).
+# and "preload", "reference" (each model loaded where it is first used) or "torch" (preloaded, but
+# every text encoded by sentence-transformers, as before the numpy encoder).
 FRESH_PROCESS = """
 import json, sys, time
 started = time.perf_counter()
 from pathlib import Path
 from rag.core.citations import Answer
 from rag.core.config import Settings
+from rag.evidence.passages import Reading
+from rag.models.embedding import SentenceTransformerEmbedder, model_folder
+from rag.models.minilm import MiniLM
 from rag.pipeline import Pipeline
 index_dir, question, mode = sys.argv[1:4]
 
@@ -181,22 +230,30 @@ class WhereUsed(Pipeline):
     def preload(self) -> None:
         pass
 
-pipeline = (Pipeline if mode == "preload" else WhereUsed)(Settings(index_dir=Path(index_dir)))
-first = None
-for event in pipeline.ask_stream(question):
-    if isinstance(event, str) and first is None:
+settings = Settings(index_dir=Path(index_dir))
+embedder = SentenceTransformerEmbedder(settings.embed_model, settings.ingest.embed_batch_size, numpy_up_to=0)
+pipeline = (
+    WhereUsed(settings) if mode == "reference" else Pipeline(settings, embedder=embedder if mode == "torch" else None)
+)
+shown = first = None
+for event in pipeline.ask_stream(question, passages=True):
+    if isinstance(event, Reading):
+        shown = time.perf_counter() - started
+    elif isinstance(event, str) and first is None:
         first = time.perf_counter() - started
     elif isinstance(event, Answer):
         answer = event
-print(json.dumps({"first": first, "total": time.perf_counter() - started, "text": answer.text}))
+print(json.dumps({"shown": shown, "first": first, "total": time.perf_counter() - started, "text": answer.text}))
 """
 
 
 def fresh_processes(question: str, repeat: int) -> dict[str, dict[str, float]]:
-    """First token and answer of new processes, alternated: models preloaded with the saved system
-    prompts restored, preloaded with every prompt computed, and each model loaded where first used."""
+    """Passages, first token and answer of new processes, alternated: models preloaded with the saved
+    system prompts restored; the same with every text encoded by sentence-transformers; preloaded with
+    every prompt computed; and each model loaded where first used."""
     modes = {
         "preload": ("preload", {}),
+        "torch": ("torch", {}),
         "computed": ("preload", {"RAG_LLM_SAVED_HEADS": "false"}),
         "reference": ("reference", {"RAG_LLM_SAVED_HEADS": "false"}),
     }
@@ -232,22 +289,33 @@ def fresh_processes(question: str, repeat: int) -> dict[str, dict[str, float]]:
     texts = {run["text"] for got in runs.values() for run in got}
     rows = {
         mode: {
+            "shown_p50": percentile([r["shown"] for r in got], 50),
             "first_p50": percentile([r["first"] or r["total"] for r in got], 50),
             "total_p50": percentile([r["total"] for r in got], 50),
         }
         for mode, got in runs.items()
     }
-    ours, computed, ref = rows["preload"], rows["computed"], rows["reference"]
+    print(f"fresh process, p50 of {repeat} each, alternated (passages shown, first token, answer):")
+    for mode, row in rows.items():
+        print(
+            f"  {mode:>9}: {row['shown_p50']:5.1f} s {row['first_p50']:5.1f} s {row['total_p50']:5.1f} s  {FRESH_MODES[mode]}"
+        )
+    ours, torch = rows["preload"], rows["torch"]
     print(
-        f"fresh process ({repeat} of each, alternated): first token p50 {ours['first_p50']:.1f} s, answer p50 "
-        f"{ours['total_p50']:.1f} s | system prompts computed, not restored: {computed['first_p50']:.1f} s, "
-        f"{computed['total_p50']:.1f} s | also models loaded where first used: {ref['first_p50']:.1f} s, "
-        f"{ref['total_p50']:.1f} s | ratio to the first reference {ours['first_p50'] / computed['first_p50']:.2f}x, "
-        f"{ours['total_p50'] / computed['total_p50']:.2f}x | "
+        f"  shipped / torch encoder: passages {ours['shown_p50'] / torch['shown_p50']:.2f}x, first token "
+        f"{ours['first_p50'] / torch['first_p50']:.2f}x, answer {ours['total_p50'] / torch['total_p50']:.2f}x | "
         + ("the same answer in every process" if len(texts) == 1 else f"{len(texts)} different answers"),
         flush=True,
     )
     return rows
+
+
+FRESH_MODES = {
+    "preload": "shipped: models loaded in the background, saved system prompts restored, questions encoded in numpy",
+    "torch": "the same, every text encoded by sentence-transformers",
+    "computed": "shipped, the system prompts computed instead of restored",
+    "reference": "each model loaded where first used, the system prompts computed",
+}
 
 
 def spawn(system: str, n: int, sweep_sizes: str) -> dict[str, Any]:

@@ -46,7 +46,8 @@ from rag.articles.chunking import chunk_article
 from rag.articles.documents import iter_article_paths, read_article
 from rag.core.config import PROJECT_DIR, Settings
 from rag.evidence.passages import build_passages
-from rag.models.embedding import SentenceTransformerEmbedder
+from rag.models.embedding import SentenceTransformerEmbedder, model_folder
+from rag.models.minilm import MiniLM
 from rag.retrieve.hybrid import Retriever
 from rag.store.index import INDEX_FORMAT, Index, date_ordinal
 
@@ -247,8 +248,10 @@ def run(
                 + (f", the Chroma server {server:.0f} MB" if server is not None else ""),
                 flush=True,
             )
-        embed = time_calls(lambda q: embedder.embed([q]), list(qs), 1)
-        print(f"question embedding (MiniLM, one question) p50 {percentile(embed, 50):.1f} ms")
+        unseen = MiniLM(model_folder(embedder.name))  # the pipeline's encoder keeps the vectors of texts it has seen
+        unseen.embed(["warm"])
+        embed = time_calls(lambda q: unseen.embed([q]), list(qs), 1)
+        print(f"question embedding (MiniLM in numpy, a question not seen before) p50 {percentile(embed, 50):.1f} ms")
     top = results[max(results)]
     target = 20 if max(results) <= 100_000 else 100  # the targets: 20 ms at 100k chunks, 100 ms at 1M on a server
     line = verdict(
