@@ -221,8 +221,7 @@ from pathlib import Path
 from rag.core.citations import Answer
 from rag.core.config import Settings
 from rag.evidence.passages import Reading
-from rag.models.embedding import SentenceTransformerEmbedder, model_folder
-from rag.models.minilm import MiniLM
+from rag.models.embedding import SentenceTransformerEmbedder
 from rag.pipeline import Pipeline
 index_dir, question, mode = sys.argv[1:4]
 
@@ -231,10 +230,13 @@ class WhereUsed(Pipeline):
         pass
 
 settings = Settings(index_dir=Path(index_dir))
-embedder = SentenceTransformerEmbedder(settings.embed_model, settings.ingest.embed_batch_size, numpy_up_to=0)
-pipeline = (
-    WhereUsed(settings) if mode == "reference" else Pipeline(settings, embedder=embedder if mode == "torch" else None)
-)
+if mode == "reference":
+    pipeline = WhereUsed(settings)
+elif mode == "torch":
+    batch = settings.ingest.embed_batch_size
+    pipeline = Pipeline(settings, embedder=SentenceTransformerEmbedder(settings.embed_model, batch, numpy_up_to=0))
+else:
+    pipeline = Pipeline(settings)
 shown = first = None
 for event in pipeline.ask_stream(question, passages=True):
     if isinstance(event, Reading):
