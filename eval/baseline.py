@@ -23,6 +23,11 @@ _SOURCE_LABEL = re.compile(r"\ASource \d+:\n")
 _NO_ANSWER_CORE = NO_ANSWER.rstrip(".").lower()
 
 
+def says_no_answer(text: str) -> bool:
+    """Whether the reply refuses in the pipeline's own words; `eval/grading.py` checks this reading by hand."""
+    return _NO_ANSWER_CORE in text.lower()
+
+
 def chatml_messages_to_prompt(messages: Sequence[Any]) -> str:
     """Format chat messages as a Qwen2.5 ChatML prompt ending with an open assistant turn."""
     parts = []
@@ -173,7 +178,7 @@ class BaselineSystem:
         yield Answer(
             question=question,
             text=text,
-            answered=bool(text) and _NO_ANSWER_CORE not in text.lower(),
+            answered=bool(text) and not says_no_answer(text),
             citations=self._citations(text, response.source_nodes),
             model=self.settings.llm,
             seconds=round(time.perf_counter() - started, 3),

@@ -58,15 +58,23 @@ def _words_appear(spelling: str, text: str) -> bool:
 
 
 def _date_appears(spelling: str, text: str) -> bool:
-    """Whether the text has the day and month the spelling gives, in its year when both write one."""
+    """Whether the text has the day and month the spelling gives, in its year when both write one.
+
+    A day the text writes with a year, or as a time counted from a date it gives ("10 years ago
+    today"), is in that year. A day it writes without one counts for any year, unless the text also
+    writes that day with a year: a search can find "on November 17" inside "on November 17, 2019".
+    """
     day = _parsed_date(spelling, relative=False)
     if day is None:
         return False
-    year = _YEAR.search(spelling)
-    return any(
-        (d.month, d.day) == (day.month, day.day) and (not year or d.year == day.year or not _YEAR.search(written))
-        for written, d in _dates_in(text)
-    )
+    found = [written for written, d in _dates_in(text) if (d.month, d.day) == (day.month, day.day)]
+    dated = {d.year for written, d in _dates_in(text) if written in found and _has_year(written)}
+    return bool(found) and (not _YEAR.search(spelling) or day.year in dated or not dated)
+
+
+def _has_year(written: str) -> bool:
+    """Whether a date as written says its year: a year in figures, or a time counted from another date."""
+    return bool(_YEAR.search(written)) or _parsed_date(written, relative=False) is None
 
 
 _YEAR = re.compile(r"\b\d{4}\b")

@@ -50,6 +50,9 @@ def test_an_answer_gives_a_date_fact_in_any_way_of_writing_that_day() -> None:
     assert missing_facts("It went on sale on 14/3/2021.", [["March 14, 2021"]]) == []
     assert missing_facts("It went on sale on March 14, 2019.", [["March 14, 2021"]]) == ["March 14, 2021"]
     assert missing_facts("It went on sale on March 13.", [["March 14, 2021"]]) == ["March 14, 2021"]
+    # A search also finds "on March 14" inside "on March 14, 2019 [3]": the day still has its year.
+    assert missing_facts("It went on sale on March 14, 2019 [3].", [["March 14, 2021"]]) == ["March 14, 2021"]
+    assert missing_facts("March 14, 2031 ... It went on sale 10 years ago today.", [["March 14, 2021"]]) == []
     assert missing_facts("Talks lasted 24 hours.", [["24 hours"]]) == []
     assert missing_facts("Talks lasted a day.", [["24 hours"]]) == ["24 hours"]
 
