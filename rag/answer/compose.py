@@ -169,13 +169,13 @@ def check_draft(
             removed.append(Removed(sentence=claim, reason="it repeats a passage's heading, not what a sentence says"))
             continue
         claim = unframed(claim, HEADING) or claim  # "The passage from X states that ..."
-        if adds_nothing(question, claim):
-            removed.append(Removed(sentence=claim, reason="it says nothing the question does not"))
-            continue
         numbers = dict.fromkeys(marker_numbers(sentence))
         marked = [n - 1 for n in numbers if 1 <= n <= len(evidence) and not evidence[n - 1].asks]
         if (copied := _copied_from(claim, marked, evidence)) is not None:
             claim, marked = evidence[copied].text, [copied]
+        if adds_nothing(question, claim):
+            removed.append(Removed(sentence=claim, reason="it says nothing the question does not"))
+            continue
         cites, verdict = _cite(question, claim, marked, evidence, checker, vectors, embedder, rules.recite_candidates)
         if cites is None:
             asked = numbers and not marked and all(evidence[n - 1].asks for n in numbers if 1 <= n <= len(evidence))

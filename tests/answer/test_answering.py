@@ -206,6 +206,13 @@ def test_a_claim_that_only_restates_the_question_is_removed_even_when_the_model_
     ]
 
 
+def test_a_claim_that_restates_the_question_but_copies_its_sentence_is_that_sentence() -> None:
+    """Copied, the claim is its sentence, which says what the question asks."""
+    passive = "The 2031 Zyxbridge marathon was won by Ann Quill in record time."
+    checked = check("The 2031 Zyxbridge marathon was won [1].", evidence(passive), FakeLLM(judge=lambda _: 0.0))
+    assert checked.kept == [(passive, [0])] and checked.removed == []
+
+
 @pytest.mark.parametrize(
     ("question", "claim", "restates"),
     [
