@@ -28,7 +28,7 @@ def load_spacy(**options: Any) -> Any:
     """Load en_core_web_sm without importing torch, where torch is not already loaded.
 
     thinc, under spaCy, imports torch whenever it is installed, for layers this CNN pipeline never
-    uses: in a new process that cost 1.5 s of its first answer and 180 MB. While spaCy imports,
+    uses: in a new process that cost about 2 s of its first answer and 170 MB. While spaCy imports,
     torch is hidden from this thread alone, so another thread can still import it (sentence-
     transformers, for a large ingest) at the same moment.
     """
