@@ -67,8 +67,8 @@ def _date_appears(spelling: str, text: str) -> bool:
     day = _parsed_date(spelling, relative=False)
     if day is None:
         return False
-    found = [written for written, d in _dates_in(text) if (d.month, d.day) == (day.month, day.day)]
-    dated = {d.year for written, d in _dates_in(text) if written in found and _has_year(written)}
+    found = [(written, d) for written, d in _dates_in(text) if (d.month, d.day) == (day.month, day.day)]
+    dated = {d.year for written, d in found if _has_year(written)}
     return bool(found) and (not _YEAR.search(spelling) or day.year in dated or not dated)
 
 
