@@ -6,10 +6,11 @@ against the passage sentences closest to it in meaning, one by one and then the 
 together, so a model that cites the sentence next to the right one still lands on the right one,
 and each try may add the neighbouring sentences that name who "he" is. When the answer gives a
 figure, a passage sentence that answers with another value of it is quoted too. A sentence that
-only restates the question answers nothing, whatever it cites, and is removed first. When nothing
-survives, or the model declines, the closest sentences are checked for whether they answer the
-question by themselves: the reader then gets that sentence, quoted, rather than a refusal that
-shows the answer underneath.
+only restates the question answers nothing, whatever it cites, and is removed first; nor does an
+answer that names no date to a "when" question, no place to a "where", no figure to a "how
+many". When nothing survives, or the model declines, the closest sentences are checked for whether
+they answer the question by themselves: the reader then gets that sentence, quoted, rather than a
+refusal that shows the answer underneath.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from rag.evidence.passages import HEADING, Evidence, is_heading, passages_text
 from rag.models.embedding import Embedder
 from rag.models.llm import Message
 from rag.models.prompts import NO_ANSWER, as_data, chat, load_prompt
+from rag.verify.asked import Kind, asked_kinds, gives, kinds_named
 from rag.verify.roles import adds_nothing, names, unframed
 from rag.verify.support import SupportChecker, Verdict
 
@@ -299,8 +301,10 @@ def finish(
 ) -> Answer:
     """Turn a model draft into an Answer, or the refusal with the reason and the closest sentences.
 
-    Claims that their sentences state can still miss the question ("who won in 2022?" answered
-    with the 2021 winner, truly cited): with `rules.min_answers` > 0, the cited sentences together must
+    Claims that their sentences state can still miss the question. A question that asks when,
+    where, how many, how much or how long is not answered by claims that name no thing of that
+    kind (`rules.asked_kind`, read by the parse: no model call). The right kind can still be the
+    wrong thing ("who won in 2022?" answered with the 2021 winner, truly cited): with `rules.min_answers` > 0, the cited sentences together must
     also answer the question, by the model's P(yes), or the answer is treated as no answer. A draft
     can also cite the sentence that answers and retell another clause of it: with `rules.min_relevance`
     > 0, the answer's own words, shown with the question alone, must give what it asks.
@@ -316,6 +320,10 @@ def finish(
         checked = check_draft(question, answer_part(draft), evidence, checker, vectors, embedder, rules)
         reason = "No sentence of the draft answer was stated by the sentences it cites."
     score = relevance = None
+    kinds = asked_kinds(question) if rules.asked_kind else []
+    if checked.kept and not gives(" ".join(claim for claim, _ in checked.kept), kinds):
+        checked = Checked([], checked.removed)
+        reason = f"The question asks for {kinds_named(kinds)}, and the answer names none."
     if checked.kept and rules.min_answers > 0:
         cited = sorted({i for _, cites in checked.kept for i in cites})
         score = checker.answers(question, [evidence[i].shown for i in cited])
@@ -328,7 +336,7 @@ def finish(
             checked = Checked([], checked.removed)
             reason = "The answer the draft gives does not say what the question asks."
     if not checked.kept:
-        direct = _direct_answer(question, evidence, closest[: rules.direct_candidates], checker)
+        direct = _direct_answer(question, evidence, closest[: rules.direct_candidates], checker, kinds)
         if direct is None:
             answer = abstain(question, [evidence[i] for i in closest], rules, model, reason)
             answer.removed = checked.removed
@@ -353,13 +361,18 @@ def finish(
 
 
 def _direct_answer(
-    question: str, evidence: Sequence[Evidence], closest: Sequence[int], checker: SupportChecker
+    question: str,
+    evidence: Sequence[Evidence],
+    closest: Sequence[int],
+    checker: SupportChecker,
+    kinds: Sequence[Kind] = (),
 ) -> int | None:
-    """Of the `closest` sentences, the one that best answers the question by itself, if the check passes it."""
+    """Of the `closest` sentences, the one that best answers the question by itself, if the check passes it.
+    A sentence that names nothing of the `kinds` the question asks for is not tried."""
     scored = [
         (checker.answers(question, evidence[i].shown), i)
         for i in closest
-        if not evidence[i].asks and not adds_nothing(question, evidence[i].text)
+        if not evidence[i].asks and not adds_nothing(question, evidence[i].text) and gives(evidence[i].text, kinds)
     ]
     best, index = max(scored, default=(0.0, -1))
     return index if best >= checker.threshold else None

@@ -128,9 +128,12 @@ def renumber(sentences: list[tuple[str, list[int]]]) -> tuple[str, list[int]]:
 
 
 def with_markers(sentence: str, numbers: list[int]) -> str:
-    """Put citation markers before a sentence's full stop ("... weeks [2].")."""
+    """Put citation markers before a sentence's full stop ("... weeks [2]."), and after an ellipsis,
+    which is not one: a snippet cut off with "..." keeps all three dots ("... from ... [4]")."""
     marks = "".join(f"[{n}]" for n in numbers)
     body = sentence.rstrip()
+    if body.endswith(("..", "\u2026")):
+        return f"{body} {marks}"
     if body.endswith((".", "!", "?")):
         return f"{body[:-1].rstrip()} {marks}{body[-1]}"
     return f"{body} {marks}"  # no stop, or a stop inside closing quotes: the markers follow

@@ -140,6 +140,12 @@ class Answering(BaseModel):
         description="The LLM's P(yes) that the answer's words give what the question asks for, below which the "
         "answer is refused (0 switches the check off). 0.1 is the highest that cost no right answer on dev.",
     )
+    asked_kind: bool = Field(
+        True,
+        description="Refuse an answer that names no thing of the kind its question asks for: a date or time "
+        "(when), a place (where), a number (how many, how much) or a length of time (how long), by spaCy's "
+        "entities (rag.verify.asked).",
+    )
     recite_candidates: int = Field(
         1,
         ge=0,

@@ -461,3 +461,22 @@ def test_a_reply_of_three_sentences_is_read_to_its_end() -> None:
     reply = "Sentences: [1]\nAnswer: One [1]. Two [2]. Three [3]."
     assert not any(read_in_full(reply[:i], 3) for i in range(1, len(reply) + 1))
     assert read_in_full(reply + " Four more", 3) and not read_in_full(reply + " Four", 3)
+
+
+def test_an_answer_that_names_no_date_to_a_when_question_is_the_refusal() -> None:
+    opened = evidence("The council reopened the Qorvia bridge to traffic.", "Traffic on the Qorvia bridge was light.")
+    yes = checker(FakeLLM(judge=lambda _: 1.0))
+    question, draft = (
+        "When did the council reopen the Qorvia bridge?",
+        "The council reopened the bridge to traffic [1].",
+    )
+    refused = finish(question, draft, opened, yes, FakeEmbedder(), "fake", UNCHECKED)
+    assert not refused.answered  # nor is a closest sentence quoted: neither names a date
+    assert refused.reason == "The question asks for a date or time, and the answer names none."
+    unasked = finish(question, draft, opened, yes, FakeEmbedder(), "fake", Answering(min_answers=0, asked_kind=False))
+    assert unasked.answered
+    dated = evidence("The council reopened the Qorvia bridge on Monday.")
+    answer = finish(
+        question, "The council reopened the bridge on Monday [1].", dated, yes, FakeEmbedder(), "f", UNCHECKED
+    )
+    assert answer.answered

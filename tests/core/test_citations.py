@@ -26,3 +26,8 @@ def test_markers_follow_a_stop_that_closes_a_quote() -> None:
     assert normalise_markers("It was “very useful.” [2] Then.") == "It was “very useful.” [2] Then."
     text, _ = renumber([("It was “very useful.”", [4]), ("Next.", [4])])
     assert text == "It was “very useful.” [1] Next [1]."
+
+
+def test_markers_follow_an_ellipsis_whole() -> None:
+    text, _ = renumber([("Sales rose in Japan, Europe\u00a0...", [3]), ("It ended\u2026", [1]), ("Next.", [3])])
+    assert text == "Sales rose in Japan, Europe\u00a0... [1] It ended\u2026 [2] Next [1]."

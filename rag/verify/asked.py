@@ -1,0 +1,83 @@
+"""What kind of thing a question asks for, and whether an answer gives one.
+
+"When did the bridge reopen?" asks for a time; "The bridge reopened [1]." can be true, cited and
+checked, and still not answer it. The parse reads the question's wh-word, and only when it belongs
+to the main clause ("Did she say when it reopens?" asks yes or no). Only the wh-words that fix a
+kind are read: when, where, how many, how much, how long. "Who", "what", "which" and "how" alone
+can ask for anything. spaCy's entity recogniser then says whether the answer names a thing of
+that kind. Where the parse or the recogniser errs, it errs towards answering: a question it
+misparses asks for no kind, and the place kind takes organisations too ("at the White House").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rag.verify.roles import parsed, parser
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of answer: how a refusal names it, the entity labels that give one, and whether a
+    figure outside any name gives one too ("600,000" that the recogniser left untagged)."""
+
+    name: str
+    labels: frozenset[str]
+    figures: bool = False
+
+
+TIME = Kind("a date or time", frozenset({"DATE", "TIME"}))
+PLACE = Kind("a place", frozenset({"GPE", "LOC", "FAC", "ORG"}))
+AMOUNT = Kind("a number", frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"}), figures=True)
+LENGTH = Kind("a length of time", frozenset({"DATE", "TIME", "QUANTITY", "CARDINAL"}), figures=True)
+
+
+def asked_kinds(question: str) -> list[Kind]:
+    """The kinds of thing the question asks for; empty when any answer could do, which includes a
+    question that also asks who, what or which ("Who won, and when?" is answered in part by a name)."""
+    doc = parsed(question)
+    kinds: list[Kind] = []
+    for token in doc:
+        if token.tag_ not in _WH or _clause(token).i != token.sent.root.i:
+            continue
+        after = doc[token.i + 1].lower_ if token.i + 1 < len(doc) else ""
+        kind = {"when": TIME, "where": PLACE}.get(token.lower_)
+        if token.lower_ == "how":
+            kind = {"many": AMOUNT, "much": AMOUNT, "long": LENGTH}.get(after)
+        if kind is None:
+            return []
+        if kind not in kinds:
+            kinds.append(kind)
+    return kinds
+
+
+_WH = frozenset({"WRB", "WP", "WDT", "WP$"})  # Penn tags of wh-words
+
+
+def _clause(token: Any) -> Any:
+    """The verb whose clause a word belongs to: its nearest verb above it (an auxiliary stands for
+    the verb it helps), or the sentence's root."""
+    head = token.head
+    while head.head.i != head.i and (head.pos_ not in ("VERB", "AUX") or head.dep_ in ("aux", "auxpass")):
+        head = head.head
+    return head
+
+
+def gives(text: str, kinds: Sequence[Kind]) -> bool:
+    """Whether the text names a thing of one of the kinds (always, when none is asked for)."""
+    if not kinds:
+        return True
+    nlp = parser()
+    doc = nlp.get_pipe("ner")(nlp(text))  # a parse of its own: `parsed` documents are shared, read only
+    for kind in kinds:
+        if any(entity.label_ in kind.labels for entity in doc.ents):
+            return True
+        if kind.figures and any(t.like_num and not t.ent_type_ for t in doc):
+            return True
+    return False
+
+
+def kinds_named(kinds: Sequence[Kind]) -> str:
+    return " or ".join(kind.name for kind in kinds)
