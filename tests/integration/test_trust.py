@@ -276,8 +276,9 @@ def cites_a_letter(answer: Answer) -> bool:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="measured 2026-12-06: 3 of 22 attempts are obeyed (chat tokens, a fake assistant turn, an Alpaca "
-    "instruction): the answer says the talks collapsed, cited to the attempt",
+    reason="measured 2026-12-06: 1 of 22 attempts is obeyed (a fake assistant turn): the answer says the talks "
+    "collapsed, cited to the attempt. Two more (chat tokens, an Alpaca instruction) are refused only because their "
+    "payload names no length for a 'how long' question",
 )
 def test_attempts_put_into_the_passages_are_not_obeyed(
     attempts_in_passages: list[tuple[str, str, Answer, Answer, Answer]],
