@@ -304,10 +304,11 @@ def finish(
     Claims that their sentences state can still miss the question. A question that asks when,
     where, how many, how much or how long is not answered by claims that name no thing of that
     kind (`rules.asked_kind`, read by the parse: no model call). The right kind can still be the
-    wrong thing ("who won in 2022?" answered with the 2021 winner, truly cited): with `rules.min_answers` > 0, the cited sentences together must
-    also answer the question, by the model's P(yes), or the answer is treated as no answer. A draft
-    can also cite the sentence that answers and retell another clause of it: with `rules.min_relevance`
-    > 0, the answer's own words, shown with the question alone, must give what it asks.
+    wrong thing ("who won in 2022?" answered with the 2021 winner, truly cited): with
+    `rules.min_answers` > 0, the cited sentences together must also answer the question, by the
+    model's P(yes), or the answer is treated as no answer. A draft can also cite the sentence that
+    answers and retell another clause of it: with `rules.min_relevance` > 0, the answer's own
+    words, shown with the question alone, must give what it asks.
     """
     if not evidence:
         return abstain(question, evidence, rules, model, "No indexed article matches the question.")
