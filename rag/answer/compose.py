@@ -7,10 +7,10 @@ together, so a model that cites the sentence next to the right one still lands o
 and each try may add the neighbouring sentences that name who "he" is. When the answer gives a
 figure, a passage sentence that answers with another value of it is quoted too. A sentence that
 only restates the question answers nothing, whatever it cites, and is removed first; nor does an
-answer that names no date to a "when" question, no place to a "where", no figure to a "how
-many". When nothing survives, or the model declines, the closest sentences are checked for whether
-they answer the question by themselves: the reader then gets that sentence, quoted, rather than a
-refusal that shows the answer underneath.
+answer that names no date to a "when" question, or no figure to a "how many". When nothing
+survives, or the model declines, the closest sentences are checked for whether they answer the
+question by themselves: the reader then gets that sentence, quoted, rather than a refusal that
+shows the answer underneath.
 """
 
 from __future__ import annotations
@@ -302,7 +302,7 @@ def finish(
     """Turn a model draft into an Answer, or the refusal with the reason and the closest sentences.
 
     Claims that their sentences state can still miss the question. A question that asks when,
-    where, how many, how much or how long is not answered by claims that name no thing of that
+    how many, how much or how long is not answered by claims that name no thing of that
     kind (`rules.asked_kind`, read by the parse: no model call). The right kind can still be the
     wrong thing ("who won in 2022?" answered with the 2021 winner, truly cited): with
     `rules.min_answers` > 0, the cited sentences together must also answer the question, by the

@@ -143,7 +143,7 @@ class Answering(BaseModel):
     asked_kind: bool = Field(
         True,
         description="Refuse an answer that names no thing of the kind its question asks for: a date or time "
-        "(when), a place (where), a number (how many, how much) or a length of time (how long), by spaCy's "
+        "(when), a number (how many, how much) or a length of time (how long), by spaCy's "
         "entities (rag.verify.asked).",
     )
     recite_candidates: int = Field(

@@ -3,10 +3,11 @@
 "When did the bridge reopen?" asks for a time; "The bridge reopened [1]." can be true, cited and
 checked, and still not answer it. The parse reads the question's wh-word, and only when it belongs
 to the main clause ("Did she say when it reopens?" asks yes or no). Only the wh-words that fix a
-kind are read: when, where, how many, how much, how long. "Who", "what", "which" and "how" alone
-can ask for anything. spaCy's entity recogniser then says whether the answer names a thing of
-that kind. Where the parse or the recogniser errs, it errs towards answering: a question it
-misparses asks for no kind, and the place kind takes organisations too ("at the White House").
+kind are read: when, how many, how much, how long. "Who", "what", "which" and "how" alone can ask
+for anything, and so can "where": a town, a venue, a broadcaster or a web address, and the
+recogniser tags a little-known town as a person. spaCy's entity recogniser then says whether the
+answer names a thing of the kind. Where the parse errs, it errs towards answering: a question it
+misparses asks for no kind.
 """
 
 from __future__ import annotations
@@ -29,21 +30,21 @@ class Kind:
 
 
 TIME = Kind("a date or time", frozenset({"DATE", "TIME"}))
-PLACE = Kind("a place", frozenset({"GPE", "LOC", "FAC", "ORG"}))
 AMOUNT = Kind("a number", frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"}), figures=True)
 LENGTH = Kind("a length of time", frozenset({"DATE", "TIME", "QUANTITY", "CARDINAL"}), figures=True)
 
 
 def asked_kinds(question: str) -> list[Kind]:
     """The kinds of thing the question asks for; empty when any answer could do, which includes a
-    question that also asks who, what or which ("Who won, and when?" is answered in part by a name)."""
+    question that also asks who, what, which or where ("Who won, and when?" is answered in part by
+    a name)."""
     doc = parsed(question)
     kinds: list[Kind] = []
     for token in doc:
         if token.tag_ not in _WH or _clause(token).i != token.sent.root.i:
             continue
         after = doc[token.i + 1].lower_ if token.i + 1 < len(doc) else ""
-        kind = {"when": TIME, "where": PLACE}.get(token.lower_)
+        kind = TIME if token.lower_ == "when" else None
         if token.lower_ == "how":
             kind = {"many": AMOUNT, "much": AMOUNT, "long": LENGTH}.get(after)
         if kind is None:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag.verify.asked import AMOUNT, LENGTH, PLACE, TIME, asked_kinds, gives
+from rag.verify.asked import AMOUNT, LENGTH, TIME, asked_kinds, gives
 
 
 @pytest.mark.parametrize(
@@ -10,11 +10,11 @@ from rag.verify.asked import AMOUNT, LENGTH, PLACE, TIME, asked_kinds, gives
     [
         ("When did the Zyxbridge marathon start?", [TIME]),
         ("When was the Qorvia bridge reopened?", [TIME]),  # "when" hangs from the auxiliary
-        ("Where will the 2031 Zyxbridge marathon finish?", [PLACE]),
+        ("Where will the 2031 Zyxbridge marathon finish?", []),  # a town, a venue or a web address
         ("According to the council, how many runners would the course hold?", [AMOUNT]),
         ("How much did the Qorvia bridge repairs cost?", [AMOUNT]),
         ("How long did the Qorvia bridge stay closed?", [LENGTH]),
-        ("Where and when will the runners meet?", [PLACE, TIME]),
+        ("How many runners finished, and when?", [AMOUNT, TIME]),
         ("Did the mayor say when the bridge reopens?", []),  # asks yes or no
         ("When the bridge closed, what did the council decide?", []),  # "when" opens a clause of its own
         ("Who won the race, and when?", []),  # a name answers part of it
@@ -33,15 +33,13 @@ def test_the_kind_asked_for_comes_from_a_wh_word_of_the_main_clause(question: st
         ("The Qorvia bridge reopened on March 3, 2031.", [TIME], True),
         ("The council officially reopened the Qorvia bridge.", [TIME], False),
         ("The Zyxbridge Model 6 was announced.", [TIME], False),  # a figure inside a name is no date
-        ("The marathon will finish in Kellerton.", [PLACE], True),
-        ("The marathon will finish near the river.", [PLACE], False),
         ("The army would be capped at 600,000 personnel.", [AMOUNT], True),
         ("Four runners did not finish.", [AMOUNT], True),
         ("Many runners did not finish.", [AMOUNT], False),
         ("The repairs cost 4.2 million euros.", [AMOUNT], True),
         ("The bridge stayed closed for three weeks.", [LENGTH], True),
         ("The bridge stayed closed.", [LENGTH], False),
-        ("The runners met in Kellerton.", [PLACE, TIME], True),  # either kind asked answers
+        ("Four runners finished.", [AMOUNT, TIME], True),  # either kind asked answers
         ("The runners met.", [], True),  # nothing asked for: anything answers
     ],
 )
