@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from itertools import chain
+from itertools import chain, islice
 
 import numpy as np
 
@@ -337,7 +337,7 @@ def finish(
             checked = Checked([], checked.removed)
             reason = "The answer the draft gives does not say what the question asks."
     if not checked.kept:
-        direct = _direct_answer(question, evidence, closest[: rules.direct_candidates], checker, kinds)
+        direct = _direct_answer(question, evidence, closest, rules.direct_candidates, checker, kinds)
         if direct is None:
             answer = abstain(question, [evidence[i] for i in closest], rules, model, reason)
             answer.removed = checked.removed
@@ -365,16 +365,20 @@ def _direct_answer(
     question: str,
     evidence: Sequence[Evidence],
     closest: Sequence[int],
+    limit: int,
     checker: SupportChecker,
     kinds: Sequence[Kind] = (),
 ) -> int | None:
-    """Of the `closest` sentences, the one that best answers the question by itself, if the check passes it.
-    A sentence that names nothing of the `kinds` the question asks for is not tried."""
-    scored = [
-        (checker.answers(question, evidence[i].shown), i)
+    """Of the `limit` sentences closest to the question that could answer it, the one that best
+    answers it by itself, if the check passes it. A question, a sentence that only restates the
+    question, and a sentence that names nothing of the `kinds` the question asks for cannot: they
+    are passed over, and the next closest is tried in their place."""
+    candidates = (
+        i
         for i in closest
         if not evidence[i].asks and not adds_nothing(question, evidence[i].text) and gives(evidence[i].text, kinds)
-    ]
+    )
+    scored = [(checker.answers(question, evidence[i].shown), i) for i in islice(candidates, limit)]
     best, index = max(scored, default=(0.0, -1))
     return index if best >= checker.threshold else None
 

@@ -153,7 +153,10 @@ class Answering(BaseModel):
         "checked against (one model call each).",
     )
     direct_candidates: int = Field(
-        2, ge=0, description="Sentences closest to the question checked for a direct answer before refusing."
+        2,
+        ge=0,
+        description="Sentences closest to the question, of those that could answer it, checked for a direct answer "
+        "before refusing.",
     )
     figure_candidates: int = Field(
         2,

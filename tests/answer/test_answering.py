@@ -480,3 +480,24 @@ def test_an_answer_that_names_no_date_to_a_when_question_is_the_refusal() -> Non
         question, "The council reopened the bridge on Monday [1].", dated, yes, FakeEmbedder(), "f", UNCHECKED
     )
     assert answer.answered
+
+
+def test_the_direct_answer_tries_the_closest_sentences_that_could_answer_passing_over_those_that_cannot() -> None:
+    question = "When did the council reopen the Qorvia bridge to traffic?"
+    found = evidence(
+        "The council reopened the Qorvia bridge to traffic.",  # the closest: it names no date
+        "Readers asked when the council will reopen the Qorvia bridge?",  # a question answers nothing
+        "Engineers signed off the Qorvia bridge repairs on Monday.",
+    )
+    closeness = FakeEmbedder().embed([e.text for e in found]) @ FakeEmbedder().embed([question])[0]
+    assert closeness.argmin() == 2  # the dated sentence is the farthest of the three
+    answer = finish(
+        question,
+        NO_ANSWER,
+        found,
+        checker(FakeLLM(judge=lambda _: 1.0)),
+        FakeEmbedder(),
+        "fake",
+        Answering(min_answers=0, direct_candidates=1),
+    )
+    assert answer.answered and answer.citations[0].quote == found[2].text
