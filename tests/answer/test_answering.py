@@ -485,8 +485,8 @@ def test_an_answer_that_names_no_date_to_a_when_question_is_the_refusal() -> Non
 def test_the_direct_answer_tries_the_closest_sentences_that_could_answer_passing_over_those_that_cannot() -> None:
     question = "When did the council reopen the Qorvia bridge to traffic?"
     found = evidence(
-        "The council reopened the Qorvia bridge to traffic.",  # the closest: it names no date
-        "Readers asked when the council will reopen the Qorvia bridge?",  # a question answers nothing
+        "The council reopened the Qorvia bridge to traffic.",  # close, and names no date
+        "Readers asked when the council will reopen the Qorvia bridge?",  # close, and a question answers nothing
         "Engineers signed off the Qorvia bridge repairs on Monday.",
     )
     closeness = FakeEmbedder().embed([e.text for e in found]) @ FakeEmbedder().embed([question])[0]
