@@ -6,8 +6,9 @@ to the main clause ("Did she say when it reopens?" asks yes or no). Only the wh-
 kind are read: when, how many, how much, how long. "Who", "what", "which" and "how" alone can ask
 for anything, and so can "where": a town, a venue, a broadcaster or a web address, and the
 recogniser tags a little-known town as a person. spaCy's entity recogniser then says whether the
-answer names a thing of the kind. Where the parse errs, it errs towards answering: a question it
-misparses asks for no kind.
+answer names a thing of the kind; for "how long", a date or time that is a length ("three hours",
+"a week"), not a point in time ("last week", "March 2031"). Where the parse errs, it errs towards
+answering: a question it misparses asks for no kind.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ class Kind:
     name: str
     labels: frozenset[str]
     figures: bool = False
+    lengths: bool = False  # a date or time gives one only as a length of time
 
 
 TIME = Kind("a date or time", frozenset({"DATE", "TIME"}))
 AMOUNT = Kind("a number", frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"}), figures=True)
-LENGTH = Kind("a length of time", frozenset({"DATE", "TIME", "QUANTITY", "CARDINAL"}), figures=True)
+LENGTH = Kind("a length of time", frozenset({"DATE", "TIME", "QUANTITY", "CARDINAL"}), figures=True, lengths=True)
 
 
 def asked_kinds(question: str) -> list[Kind]:
@@ -41,7 +43,7 @@ def asked_kinds(question: str) -> list[Kind]:
     doc = parsed(question)
     kinds: list[Kind] = []
     for token in doc:
-        if token.tag_ not in _WH or _clause(token).i != token.sent.root.i:
+        if token.tag_ not in _WH or not _asks(token):
             continue
         after = doc[token.i + 1].lower_ if token.i + 1 < len(doc) else ""
         kind = TIME if token.lower_ == "when" else None
@@ -55,6 +57,16 @@ def asked_kinds(question: str) -> list[Kind]:
 
 
 _WH = frozenset({"WRB", "WP", "WDT", "WP$"})  # Penn tags of wh-words
+
+
+def _asks(wh: Any) -> bool:
+    """Whether a wh-word asks the question itself: it belongs to the main clause. Where the parse
+    found no verb to head the sentence ("To how many days did …" can come out headed by "To"), a
+    wh-word asks when no verb comes before it."""
+    root = wh.sent.root
+    if _clause(wh).i == root.i:
+        return True
+    return root.pos_ not in ("VERB", "AUX") and not any(t.pos_ in ("VERB", "AUX") for t in wh.doc[wh.sent.start : wh.i])
 
 
 def _clause(token: Any) -> Any:
@@ -73,11 +85,26 @@ def gives(text: str, kinds: Sequence[Kind]) -> bool:
     nlp = parser()
     doc = nlp.get_pipe("ner")(nlp(text))  # a parse of its own: `parsed` documents are shared, read only
     for kind in kinds:
-        if any(entity.label_ in kind.labels for entity in doc.ents):
+        if any(entity.label_ in kind.labels and (not kind.lengths or _is_length(entity)) for entity in doc.ents):
             return True
         if kind.figures and any(t.like_num and not t.ent_type_ for t in doc):
             return True
     return False
+
+
+def _is_length(entity: Any) -> bool:
+    """Whether an entity names a length of time, read from its head word: counted ("three hours",
+    "30-day"), one of something ("a week"), or in the plural ("the coming weeks"). A date or time
+    of any other shape names a point ("last week", "Tuesday", "March 2031"). The kind's other
+    labels, a quantity or a bare count, count as they are."""
+    if entity.label_ not in ("DATE", "TIME"):
+        return True
+    head = entity.root
+    if head.pos_ != "NOUN":
+        return False
+    if head.tag_ == "NNS" or any(child.dep_ == "nummod" for child in head.children):
+        return True
+    return any(child.dep_ == "det" and "Ind" in child.morph.get("Definite") for child in head.children)
 
 
 def kinds_named(kinds: Sequence[Kind]) -> str:

@@ -147,8 +147,10 @@ def check_complete(index: Index, corpus: Corpus) -> None:
     manifest, orphans = check_consistent(index, corpus)
     assert manifest == corpus.current()
     assert orphans == 0
+    chunking = Settings().chunking  # the ingest processes' own
     for source, record in index.manifest().items():
-        expected = chunk_article(read_article(corpus.root / source, source), 110, 1)
+        article = read_article(corpus.root / source, source)
+        expected = chunk_article(article, chunking.max_words, chunking.overlap_sentences)
         assert record.chunks == len(expected)
 
 

@@ -20,6 +20,8 @@ from rag.verify.asked import AMOUNT, LENGTH, TIME, asked_kinds, gives
         ("Who won the race, and when?", []),  # a name answers part of it
         ("How did the council describe the repairs?", []),
         ("Which runner won the 2031 Zyxbridge marathon?", []),
+        ("To how many days did the Qorvia council later shorten its deadline before moving it to Friday?", [AMOUNT]),
+        ("When the bridge closed, how did the council respond?", []),
     ],
 )
 def test_the_kind_asked_for_comes_from_a_wh_word_of_the_main_clause(question: str, kinds: list[object]) -> None:
@@ -39,6 +41,12 @@ def test_the_kind_asked_for_comes_from_a_wh_word_of_the_main_clause(question: st
         ("The repairs cost 4.2 million euros.", [AMOUNT], True),
         ("The bridge stayed closed for three weeks.", [LENGTH], True),
         ("The bridge stayed closed.", [LENGTH], False),
+        ("The bridge stayed closed for a week.", [LENGTH], True),
+        ("The repairs were a 30-day job.", [LENGTH], True),
+        ("The bridge will stay closed in the coming weeks.", [LENGTH], True),
+        ("The bridge closed last week.", [LENGTH], False),  # a point in time, not a length
+        ("The bridge closed on March 3, 2031.", [LENGTH], False),
+        ("The bridge closed last week.", [TIME], True),
         ("Four runners finished.", [AMOUNT, TIME], True),  # either kind asked answers
         ("The runners met.", [], True),  # nothing asked for: anything answers
     ],
