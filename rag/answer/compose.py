@@ -393,7 +393,7 @@ def variants(kept: Kept, evidence: Sequence[Evidence], ratio: float) -> Kept:
     the answer already cites, in another source's words or the same, is not quoted again.
     """
     cited = {i for _, cites in kept for i in cites}
-    said = {w.strip(".,;:!?\"'()").lower() for claim, _ in kept for w in claim.split()}
+    said = {w for claim, _ in kept for w in _words_of(claim)}
     notes: Kept = []
     given = {tuple(_words_of(evidence[i].text)) for i in cited}
     for i in sorted(cited):
