@@ -46,6 +46,7 @@ def test_the_kind_asked_for_comes_from_a_wh_word_of_the_main_clause(question: st
         ("The bridge will stay closed in the coming weeks.", [LENGTH], True),
         ("The bridge closed last week.", [LENGTH], False),  # a point in time, not a length
         ("The bridge closed on March 3, 2031.", [LENGTH], False),
+        ("The bridge has been closed since 2029.", [LENGTH], True),  # how long, as far as now
         ("The bridge closed last week.", [TIME], True),
         ("Four runners finished.", [AMOUNT, TIME], True),  # either kind asked answers
         ("The runners met.", [], True),  # nothing asked for: anything answers
