@@ -8,7 +8,8 @@ for anything, and so can "where": a town, a venue, a broadcaster or a web addres
 recogniser tags a little-known town as a person. spaCy's entity recogniser then says whether the
 answer names a thing of the kind; for "how long", a date or time that is a length ("three hours",
 "a week"), not a point in time ("last week", "March 2031"). Where the parse errs, it errs towards
-answering: a question it misparses asks for no kind.
+answering: a question it misparses asks for no kind, unless the parse found no verb at its head,
+where a wh-word before any verb asks ("To how many days did …").
 """
 
 from __future__ import annotations
