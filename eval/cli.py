@@ -91,4 +91,4 @@ def _suites(args: argparse.Namespace, work: Path) -> list[Suite]:
         if not items_path.is_file():
             raise RagError(f"No RGB items at {items_path}: pass --rgb-items PATH.")
         return build_suites(load_items(items_path), work / "rgb")
-    return [seed_suite(args.split, args.questions or QUESTIONS)]
+    return [seed_suite(args.split, args.questions or QUESTIONS, written_since=args.written_since or "")]

@@ -63,10 +63,11 @@ class Suite:
     questions: list[Question]
 
 
-def load_questions(path: Path = QUESTIONS, split: Split = "all") -> list[Question]:
+def load_questions(path: Path = QUESTIONS, split: Split = "all", written_since: str = "") -> list[Question]:
+    """The file's questions of `split`; with `written_since` (YYYY-MM-DD), only those written on or after it."""
     with open(path, encoding="utf-8") as handle:
         questions = [Question(**json.loads(line)) for line in handle if line.strip()]
-    return [q for q in questions if split == "all" or q.split == split]
+    return [q for q in questions if (split == "all" or q.split == split) and q.written >= written_since]
 
 
 class System(Protocol):
@@ -329,11 +330,14 @@ def spread(questions: Sequence[Question], limit: int | None) -> list[Question]:
     return [questions[int(i * step)] for i in range(max(limit, 0))]
 
 
-def seed_suite(split: Split, questions_path: Path = QUESTIONS, corpus_dir: Path | None = None) -> Suite:
-    """The question file's `split` over a corpus folder (default: the demo articles they were written on)."""
+def seed_suite(
+    split: Split, questions_path: Path = QUESTIONS, corpus_dir: Path | None = None, written_since: str = ""
+) -> Suite:
+    """The question file's `split` over a corpus folder (default: the demo articles they were written on);
+    `written_since` keeps the questions written on or after that date, which no earlier choice has seen."""
     from rag.core.config import DEMO_CORPUS
 
-    return Suite(split, corpus_dir or DEMO_CORPUS, load_questions(questions_path, split))
+    return Suite(split, corpus_dir or DEMO_CORPUS, load_questions(questions_path, split, written_since))
 
 
 def run_suites(

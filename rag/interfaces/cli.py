@@ -96,6 +96,12 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="score the pipeline on a question suite, optionally against the stock baseline")
     p.add_argument("--split", choices=["dev", "test", "all"], default="dev", help="seed questions to ask (default dev)")
+    p.add_argument(
+        "--written-since",
+        metavar="YYYY-MM-DD",
+        type=_iso_date,
+        help="only seed questions written on or after this date (ones no choice made before it has seen)",
+    )
     p.add_argument("--suite", choices=["seeds", "rgb"], default="seeds", help="seeds, or the RGB benchmark's corpora")
     p.add_argument("--rgb-items", type=Path, help="RGB items (JSON lines); default ../shared/benchmarks/rgb/")
     p.add_argument("--corpus", type=Path, help="your own folder of articles to evaluate on (with --questions)")
@@ -152,6 +158,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=_serve)
     return parser
+
+
+def _iso_date(text: str) -> str:
+    """A YYYY-MM-DD argument, checked and kept as written (question files store their dates so)."""
+    import datetime
+
+    try:
+        return datetime.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date written YYYY-MM-DD") from None
 
 
 def _ingest(args: argparse.Namespace) -> int:

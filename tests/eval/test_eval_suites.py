@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.cli import run_from_args
+from eval.cli import _suites, run_from_args
 from eval.run import Outcome, chart_view, load_questions, summarize
 from eval.suites.rgb import answer_groups, build_suites
 from rag.core.errors import RagError
@@ -99,6 +99,20 @@ def test_question_files_of_older_versions_load_as_dev(tmp_path: Path) -> None:
     row = {"id": "a", "question": "Q?", "answerable": True, "sources": [], "facts": [["x"]], "kind": "k"}
     path.write_text(json.dumps(row) + "\n")
     assert [q.split for q in load_questions(path)] == ["dev"] and load_questions(path, "test") == []
+
+
+def test_written_since_keeps_the_questions_no_earlier_choice_has_seen(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    rows = [
+        {"id": i, "question": "Q?", "answerable": True, "sources": [], "facts": [], "kind": "k", "written": day}
+        for i, day in (("a", "2031-01-05"), ("b", "2031-02-01"), ("c", "2031-02-09"))
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert [q.id for q in load_questions(path, written_since="2031-02-01")] == ["b", "c"]
+    args = _parser().parse_args(["eval", "--written-since", "2031-02-01", "--questions", str(path)])
+    assert [q.id for q in _suites(args, tmp_path)[0].questions] == ["b", "c"]
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["eval", "--written-since", "2031-2-30"])
 
 
 class _AlwaysYes:
