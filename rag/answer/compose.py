@@ -39,7 +39,7 @@ from rag.models.embedding import Embedder
 from rag.models.llm import Message
 from rag.models.prompts import NO_ANSWER, as_data, chat, load_prompt
 from rag.verify.asked import Kind, asked_kinds, gives, kinds_named
-from rag.verify.roles import adds_nothing, names, unframed
+from rag.verify.roles import adds_nothing, leans_back, names, unframed
 from rag.verify.support import SupportChecker, Verdict
 
 Kept = list[tuple[str, list[int]]]
@@ -240,11 +240,12 @@ def _cite(
     The claim's own citations are tried first, then the `recite` sentences closest to it, each by
     itself, then the two closest together: a claim that joins what two sentences say ("the mayor was
     quoted by the Post and the Herald", each named in a sentence of its own) is stated by neither
-    alone. Then, when the claim names someone a set does not, each set is tried with the sentence
-    next to it in its article that does: "He added that ..." states a claim about the mayor only
-    with the sentence before it, which names him, and a quote split at its first full stop is
-    attributed in the sentence after it. The neighbours a claim needed are cited with it, so the
-    reader sees what the check read.
+    alone. Then each set is tried with the sentences of its article it leans on
+    (`naming_neighbours`): "He added that ..." states a claim about the mayor only with the
+    sentence before it, which names him, a quote split at its first full stop is attributed in the
+    sentence after it, and "This could ..." means what the sentence before says. The neighbours a
+    claim needed are cited with it, so the reader sees what the check read. A set is asked about
+    once.
     """
     ranked = np.argsort(-(vectors @ embedder.embed([claim])[0]))
     closest = [int(i) for i in ranked if int(i) not in marked and not evidence[int(i)].asks]
@@ -259,7 +260,11 @@ def _cite(
                 yield sorted({*cites, *context})
 
     first: Verdict | None = None
+    asked: set[tuple[int, ...]] = set()
     for cites in chain(tries, with_context()):  # a sentence that states the claim by itself is cited first
+        if tuple(cites) in asked:
+            continue
+        asked.add(tuple(cites))
         cited = [evidence[i] for i in cites]
         framing = " ".join([question, *(f"{e.label} {e.title or ''}" for e in cited)])
         verdict = checker.check(claim, [e.text for e in cited], [e.shown for e in cited], framing)
@@ -275,19 +280,43 @@ def words(text: str) -> set[str]:
 
 
 def naming_neighbours(named: set[str], cites: Sequence[int], evidence: Sequence[Evidence]) -> list[int]:
-    """For each cited sentence, the one sentence right next to it in its article that names someone
-    of `named` whom the cited sentences do not: the one before it (where "he" is usually named), else
-    the one after it (where a quote is attributed). Questions are left out."""
+    """For each cited sentence, the sentences of its article that tie it to someone of `named`
+    whom the cited sentences do not name: the nearest sentence before it that names them, with the
+    sentences between ("Mayor Ortiz said ... She added ... She stressed ... the mayor stated ...":
+    each leans on the one before), else the one right after it (where a quote is attributed); and,
+    when the cited sentence's subject is a pronoun of the third person ("This could ...", "He
+    said ..."), the one right before it, whatever it names. Only sentences of the passages,
+    one after another in the article, are read; questions are left out."""
     unnamed = named - words(" ".join(evidence[i].text for i in cites))
     found: list[int] = []
     for i in cites:
-        before = [j for j, e in enumerate(evidence) if e.end <= evidence[i].start and e.is_next_to(evidence[i])]
+        run = _run_before(i, evidence)
+        naming = next((k for k, j in enumerate(run) if unnamed & words(evidence[j].text)), None)
+        if naming is not None:
+            found += run[: naming + 1]
+            continue
         after = [j for j, e in enumerate(evidence) if e.start >= evidence[i].end and e.is_next_to(evidence[i])]
-        for j in before + after:
-            if j not in cites and not evidence[j].asks and unnamed & words(evidence[j].text):
-                found.append(j)
-                break
-    return found
+        naming_after = [
+            j for j in after if j not in cites and not evidence[j].asks and unnamed & words(evidence[j].text)
+        ]
+        if naming_after:
+            found.append(naming_after[0])
+        elif run and leans_back(evidence[i].text):
+            found.append(run[0])
+    return [j for j in dict.fromkeys(found) if j not in cites]
+
+
+def _run_before(i: int, evidence: Sequence[Evidence]) -> list[int]:
+    """The passage sentences right before sentence `i` in its article, nearest first, up to the
+    first gap or question."""
+    run: list[int] = []
+    current = evidence[i]
+    while True:
+        before = [j for j, e in enumerate(evidence) if e.end <= current.start and e.is_next_to(current)]
+        if not before or evidence[before[0]].asks or before[0] in run:
+            return run
+        run.append(before[0])
+        current = evidence[before[0]]
 
 
 def finish(

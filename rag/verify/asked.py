@@ -94,21 +94,25 @@ def gives(text: str, kinds: Sequence[Kind]) -> bool:
 
 
 def _is_length(entity: Any) -> bool:
-    """Whether an entity names a length of time, read from its head word: counted ("three hours",
+    """Whether an entity names a length of time, read from its nouns: counted ("three hours",
     "30-day"), one of something ("a week"), or in the plural ("the coming weeks"); or a point that
     opens a span ("since 2031" says how long, as far as now). A date or time of any other shape
-    names a point ("last week", "Tuesday", "March 2031"). The kind's other labels, a quantity or a
-    bare count, count as they are."""
+    names a point ("last week", "Tuesday", "March 2031"). Every noun of the entity is read, not
+    only its head: the parser can head "last for hours" with "last", taken for an adjective. The
+    kind's other labels, a quantity or a bare count, count as they are."""
     if entity.label_ not in ("DATE", "TIME"):
         return True
     head = entity.root
     if head.dep_ == "pobj" and head.head.lower_ == "since":
         return True
-    if head.pos_ != "NOUN":
-        return False
-    if head.tag_ == "NNS" or any(child.dep_ == "nummod" for child in head.children):
+    return any(token.pos_ == "NOUN" and _measures(token) for token in entity)
+
+
+def _measures(noun: Any) -> bool:
+    """A noun that counts its units: plural, with a number, or with an indefinite article."""
+    if noun.tag_ == "NNS" or any(child.dep_ == "nummod" for child in noun.children):
         return True
-    return any(child.dep_ == "det" and "Ind" in child.morph.get("Definite") for child in head.children)
+    return any(child.dep_ == "det" and "Ind" in child.morph.get("Definite") for child in noun.children)
 
 
 def kinds_named(kinds: Sequence[Kind]) -> str:

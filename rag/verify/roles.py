@@ -210,6 +210,53 @@ def names(text: str) -> set[str]:
     return {t.lower_ for t in parser()(text) if t.pos_ == "PROPN" or (t.pos_ == "NOUN" and t.text[:1].isupper())}
 
 
+_NAMED = ("PERSON", "ORG", "GPE")  # spaCy's labels of someone who can say or do something
+
+
+def missing_names(claim: str, sources: str) -> list[str]:
+    """The people, organisations and places the claim names (spaCy's entities) that `sources` never
+    write: none of the name's words (three letters or more, stop words aside) is among the
+    sources' words, or a letter away from one when it has four letters or more ("Ortis" for
+    "Ortiz"), and the sources do not write its initials ("US" for "United States"). "Mayor Ortiz
+    said the bridge will reopen" cited to "The bridge will reopen, a council spokesman said"
+    names someone the cited text does not."""
+    from rapidfuzz.distance import Levenshtein
+
+    nlp = parser()
+    doc = nlp.get_pipe("ner")(nlp(claim))  # a parse of its own: `parsed` documents are shared, read only
+    written = set(re.findall(r"[^\W\d_]+", sources.lower()))
+    near = [w for w in written if len(w) >= 3]
+    abbreviations = {re.sub(r"\W", "", a).lower() for a in re.findall(r"\b(?:[A-Z]\.?){2,}", sources)}
+    missing = []
+    for entity in doc.ents:
+        words = [t.lower_ for t in entity if t.is_alpha and len(t) >= 3 and not t.is_stop]
+        if entity.label_ not in _NAMED or not words:
+            continue
+        if any(w in written or (len(w) >= 4 and any(Levenshtein.distance(w, o) <= 1 for o in near)) for w in words):
+            continue
+        if "".join(t.text[0] for t in entity if t.pos_ == "PROPN").lower() in abbreviations:
+            continue
+        missing.append(entity.text)
+    return missing
+
+
+def leans_back(sentence: str) -> bool:
+    """Whether a sentence's subject is a pronoun of the third person ("He added ...", "This could
+    ...", "They said ..."), whose meaning is in the sentence before."""
+    doc = parser()(sentence)
+    root = next((t for t in doc if t.dep_ == "ROOT"), None)
+    if root is None:
+        return False
+    return any(
+        child.dep_ in ("nsubj", "nsubjpass")
+        and (
+            "Dem" in child.morph.get("PronType")
+            or ("Prs" in child.morph.get("PronType") and "3" in child.morph.get("Person"))
+        )
+        for child in root.children
+    )
+
+
 def adds_nothing(question: str, claim: str) -> bool:
     """Whether a claim says nothing that the question does not already say.
 

@@ -2,11 +2,12 @@
 
 The checks run cheapest first. A claim that is a cited sentence word for word is stated by it, and
 the model is not asked. A number the claim gives must be in the cited text (or the question, which
-frames it); the parse refuses a claim that has the cited sentence's action done by someone else,
-or that gives its figure to a measure the cited text gives another; and the local LLM, shown the
-cited sentences and the claim in a fixed prompt of its own, must say yes with a probability of at
-least the threshold. The threshold was set on the `dev` half of the hand-labelled pairs in
-`eval/judge_pairs.jsonl` (`python -m eval.support_threshold`).
+frames it), and so must every person, organisation and place it names; the parse refuses a claim
+that has the cited sentence's action done by someone else, or that gives its figure to a measure the
+cited text gives another; and the local LLM, shown the cited sentences and the claim in a fixed
+prompt of its own, must say yes with a probability of at least the threshold. The threshold was set
+on the `dev` half of the hand-labelled pairs in `eval/judge_pairs.jsonl`
+(`python -m eval.support_threshold`).
 
 Asked instead in a turn that continues the answering exchange (the passages already in the KV
 cache, the cited sentences named by number), the model said yes to nearly every claim about its
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from rag.core.citations import normalise
 from rag.models.llm import LLM, Message
 from rag.models.prompts import as_data, chat, load_prompt
-from rag.verify.roles import figure_conflict, role_conflict
+from rag.verify.roles import figure_conflict, missing_names, role_conflict
 
 _NUMBER = re.compile(r"\d+(?:[.,\u202f\u00a0]\d{3})*(?:\.\d+)?")
 
@@ -82,6 +83,8 @@ class SupportChecker:
             return Verdict(True, 1.0)
         if missing := sorted(numbers(claim) - numbers(" ".join(texts)) - numbers(framing)):
             return Verdict(False, 0.0, f"the cited text does not give {', '.join(missing)}")
+        if unnamed := missing_names(claim, " ".join([*texts, framing])):
+            return Verdict(False, 0.0, f"the cited text does not name {', '.join(unnamed)}")
         if conflict := role_conflict(claim, texts) or figure_conflict(claim, texts):
             return Verdict(False, 0.0, conflict)
         p = self.llm.p_yes(support_messages(claim, shown or texts))

@@ -19,7 +19,7 @@ from rag.evidence.passages import Evidence
 from rag.models.embedding import FakeEmbedder
 from rag.models.llm import FakeLLM
 from rag.models.prompts import NO_ANSWER
-from rag.verify.roles import adds_nothing, figure_conflict, unframed
+from rag.verify.roles import adds_nothing, figure_conflict, leans_back, missing_names, unframed
 from rag.verify.support import SupportChecker, restates
 
 WON = "Ann Quill won the 2031 Zyxbridge marathon in a course record of 2 hours 9 minutes."
@@ -100,6 +100,33 @@ def test_an_inverted_relation_is_removed_even_when_the_model_says_yes() -> None:
     checked = check("Ann Quill won the 2031 Zyxbridge marathon [1].", evidence(BEAT), llm)
     assert checked.kept == []
     assert "Bo Reed" in checked.removed[0].reason and "win" in checked.removed[0].reason
+
+
+def test_a_claim_naming_someone_the_cited_text_never_names_is_removed_even_when_the_model_says_yes() -> None:
+    said = "The course will close at noon, according to race spokesman Dev Amari."
+    llm = FakeLLM(judge=lambda _: 1.0)
+    checked = check("Race director Cy Moss said the course will close at noon [1].", evidence(said), llm)
+    assert checked.kept == [] and llm.checks == []
+    assert checked.removed[0].reason == "the cited text does not name Cy Moss"
+    kept = check("Spokesman Amari said the course will close at noon [1].", evidence(said), llm)
+    assert kept.kept == [("Spokesman Amari said the course will close at noon.", [0])]  # one word of the name is enough
+
+
+@pytest.mark.parametrize(
+    ("claim", "sources", "missing"),
+    [
+        ("Race director Cy Moss praised the winner.", "The race director praised the winner.", ["Cy Moss"]),
+        ("The Qorvia council met.", "The council met.", ["Qorvia"]),  # "The" is no word of the name
+        ("The winner was praised by Moss.", "Race director Cy Moss praised the winner.", []),
+        ("The winner was praised by Moss.", "The race director praised the winner.", ["Moss"]),
+        ("Race director Cy Moss praised Ann Quill.", "Race director Cy Mos praised Ann Quil.", []),  # a letter away
+        ("The United States sent a team.", "The U.S. sent a team.", []),  # its initials
+        ("The Qorvia council met in Kellerton.", "The Qorvia council met.", ["Kellerton"]),
+        ("The winner finished in 2 hours.", "Ann Quill finished first.", []),  # names no one
+    ],
+)
+def test_the_names_a_claim_gives_are_looked_for_in_its_sources(claim: str, sources: str, missing: list[str]) -> None:
+    assert missing_names(claim, sources) == missing
 
 
 def test_a_figure_given_to_the_wrong_measure_is_removed_even_when_the_model_says_yes() -> None:
@@ -278,6 +305,25 @@ def test_a_claim_about_he_is_kept_with_the_sentence_before_that_names_him() -> N
     again = "Cy Moss also thanked the volunteers."
     checked = check("Cy Moss said the course record would stand for years [2].", article(NAMED, HE_SAID, again))
     assert checked.kept[0][1] == [0, 1]  # one neighbour is enough: the one before, where "he" is named
+
+
+def test_a_claim_about_the_director_is_kept_with_the_run_of_sentences_back_to_the_one_naming_him() -> None:
+    later = "The director added that the route would change."
+    checked = check("Cy Moss said the route would change [3].", article(NAMED, HE_SAID, later, WEATHER))
+    assert checked.kept == [("Cy Moss said the route would change.", [0, 1, 2])]
+    apart = check("Cy Moss said the route would change [3].", article(NAMED, HE_SAID) + evidence(later))
+    assert apart.kept == []  # the sentence naming him is in another run: nothing ties them
+
+
+def test_a_sentence_whose_subject_is_this_is_read_with_the_sentence_before() -> None:
+    closed = "The council shut the Qorvia bridge for repairs in 2031."
+    this = "This could delay the city buses for weeks."
+    claim = "The bridge repairs could delay the city buses for weeks"  # naming no one
+    late = "The city buses were late on the Qorvia bridge for weeks."  # closer to the claim than the repairs
+    checked = check(f"{claim} [3].", article(WEATHER, closed, this, late))
+    assert checked.kept == [(f"{claim}.", [1, 2])]
+    assert leans_back(this) and leans_back(HE_SAID) and not leans_back(closed)
+    assert not leans_back("We said the course record would stand.")  # first person: said by whom is after it
 
 
 def test_a_claim_that_joins_two_sentences_is_kept_with_both_when_it_cites_neither() -> None:
