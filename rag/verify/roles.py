@@ -243,8 +243,7 @@ def missing_names(claim: str, sources: str) -> list[str]:
 def leans_back(sentence: str) -> bool:
     """Whether a sentence's subject is a pronoun of the third person ("He added ...", "This could
     ...", "They said ..."), whose meaning is in the sentence before."""
-    doc = parser()(sentence)
-    root = next((t for t in doc if t.dep_ == "ROOT"), None)
+    root = next((t for t in parsed(sentence) if t.dep_ == "ROOT"), None)
     if root is None:
         return False
     return any(
