@@ -39,7 +39,7 @@ from rag.models.embedding import Embedder
 from rag.models.llm import Message
 from rag.models.prompts import NO_ANSWER, as_data, chat, load_prompt
 from rag.verify.asked import Kind, asked_kinds, gives, kinds_named
-from rag.verify.roles import adds_nothing, leans_back, names, unframed
+from rag.verify.roles import adds_nothing, leans_back, names, names_a_person, unframed
 from rag.verify.support import SupportChecker, Verdict
 
 Kept = list[tuple[str, list[int]]]
@@ -285,12 +285,18 @@ def naming_neighbours(named: set[str], cites: Sequence[int], evidence: Sequence[
     sentences between ("Mayor Ortiz said ... She added ... She stressed ... the mayor stated ...":
     each leans on the one before), else the one right after it (where a quote is attributed); and,
     when the cited sentence's subject is a pronoun of the third person ("This could ...", "He
-    said ..."), the one right before it, whatever it names. Only sentences of the passages,
-    one after another in the article, are read; questions are left out."""
+    said ..."), the one right before it, whatever it names. A sentence that names a person of its
+    own takes no names from its neighbours: "..., according to Bo Reed" is Bo Reed's, whoever the
+    sentence before it quotes. Only sentences of the passages, one after another in the article,
+    are read; questions are left out."""
     unnamed = named - words(" ".join(evidence[i].text for i in cites))
     found: list[int] = []
     for i in cites:
         run = _run_before(i, evidence)
+        if names_a_person(evidence[i].text):
+            if run and leans_back(evidence[i].text):
+                found.append(run[0])
+            continue
         naming = next((k for k, j in enumerate(run) if unnamed & words(evidence[j].text)), None)
         if naming is not None:
             found += run[: naming + 1]

@@ -213,6 +213,13 @@ def names(text: str) -> set[str]:
 _NAMED = ("PERSON", "ORG", "GPE")  # spaCy's labels of someone who can say or do something
 
 
+@lru_cache(maxsize=256)
+def names_a_person(text: str) -> bool:
+    """Whether spaCy's entity recogniser finds a person's name in the text."""
+    nlp = parser()
+    return any(e.label_ == "PERSON" for e in nlp.get_pipe("ner")(nlp(text)).ents)
+
+
 def missing_names(claim: str, sources: str) -> list[str]:
     """The people, organisations and places the claim names (spaCy's entities) that `sources` never
     write: none of the name's words (three letters or more, stop words aside) is among the

@@ -341,6 +341,16 @@ def test_a_quote_split_at_its_full_stop_is_read_with_its_attribution_after_it() 
     assert checked.kept == [("Cy Moss said the course record will stand for years.", [0, 1])]
 
 
+def test_a_sentence_that_names_its_own_source_takes_no_name_from_the_sentence_before() -> None:
+    """Ann Quill's words are not Cy Moss's because a sentence before them names him."""
+    said = "The course record will stand for years, said timekeeper Ann Quill."
+    checked = check("Cy Moss said the course record will stand for years [2].", article(NAMED, said))
+    assert checked.kept == []
+    told = "He told timekeeper Ann Quill that the course record would stand for years."
+    checked = check("Cy Moss told Ann Quill that the course record would stand for years [2].", article(NAMED, told))
+    assert checked.kept == [("Cy Moss told Ann Quill that the course record would stand for years.", [0, 1])]
+
+
 def test_sentences_of_other_files_or_further_apart_are_not_neighbours() -> None:
     later = len(NAMED) + 40  # another sentence lies between them
     apart = [*article(NAMED), Evidence("a.txt", later, later + len(HE_SAID), HE_SAID, None, None, None, 1.0)]
