@@ -293,17 +293,14 @@ def naming_neighbours(named: set[str], cites: Sequence[int], evidence: Sequence[
     found: list[int] = []
     for i in cites:
         run = _run_before(i, evidence)
-        if names_a_person(evidence[i].text):
-            if run and leans_back(evidence[i].text):
-                found.append(run[0])
-            continue
-        naming = next((k for k, j in enumerate(run) if unnamed & words(evidence[j].text)), None)
+        sought = set() if names_a_person(evidence[i].text) else unnamed
+        naming = next((k for k, j in enumerate(run) if sought & words(evidence[j].text)), None)
         if naming is not None:
             found += run[: naming + 1]
             continue
         after = [j for j, e in enumerate(evidence) if e.start >= evidence[i].end and e.is_next_to(evidence[i])]
         naming_after = [
-            j for j in after if j not in cites and not evidence[j].asks and unnamed & words(evidence[j].text)
+            j for j in after if j not in cites and not evidence[j].asks and sought & words(evidence[j].text)
         ]
         if naming_after:
             found.append(naming_after[0])

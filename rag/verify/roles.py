@@ -216,8 +216,13 @@ _NAMED = ("PERSON", "ORG", "GPE")  # spaCy's labels of someone who can say or do
 @lru_cache(maxsize=256)
 def names_a_person(text: str) -> bool:
     """Whether spaCy's entity recogniser finds a person's name in the text."""
+    return any(e.label_ == "PERSON" for e in _entities(text))
+
+
+def _entities(text: str) -> Any:
+    """spaCy's named entities of a text, from a parse of its own (`parsed` documents are shared, read only)."""
     nlp = parser()
-    return any(e.label_ == "PERSON" for e in nlp.get_pipe("ner")(nlp(text)).ents)
+    return nlp.get_pipe("ner")(nlp(text)).ents
 
 
 def missing_names(claim: str, sources: str) -> list[str]:
@@ -229,13 +234,11 @@ def missing_names(claim: str, sources: str) -> list[str]:
     names someone the cited text does not."""
     from rapidfuzz.distance import Levenshtein
 
-    nlp = parser()
-    doc = nlp.get_pipe("ner")(nlp(claim))  # a parse of its own: `parsed` documents are shared, read only
     written = set(re.findall(r"[^\W\d_]+", sources.lower()))
     near = [w for w in written if len(w) >= 3]
     abbreviations = {re.sub(r"\W", "", a).lower() for a in re.findall(r"\b(?:[A-Z]\.?){2,}", sources)}
     missing = []
-    for entity in doc.ents:
+    for entity in _entities(claim):
         words = [t.lower_ for t in entity if t.is_alpha and len(t) >= 3 and not t.is_stop]
         if entity.label_ not in _NAMED or not words:
             continue
