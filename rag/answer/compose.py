@@ -4,7 +4,7 @@ The model drafts sentences that cite numbered passage sentences. Each draft sent
 when what it cites states it (`rag.verify.support`); a sentence whose own citations fail is tried
 against the passage sentences closest to it in meaning, one by one and then the two closest
 together, so a model that cites the sentence next to the right one still lands on the right one,
-and each try may add the neighbouring sentences that name who "he" is. When the answer gives a
+and each try may add the neighbouring sentences that name who "he" or "the mayor" is. When the answer gives a
 figure, a passage sentence that answers with another value of it is quoted too. A sentence that
 only restates the question answers nothing, whatever it cites, and is removed first; nor does an
 answer that names no date to a "when" question, or no figure to a "how many". When nothing
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from itertools import chain, islice
 
@@ -39,7 +39,7 @@ from rag.models.embedding import Embedder
 from rag.models.llm import Message
 from rag.models.prompts import NO_ANSWER, as_data, chat, load_prompt
 from rag.verify.asked import Kind, asked_kinds, gives, kinds_named
-from rag.verify.roles import adds_nothing, leans_back, names, names_a_person, unframed
+from rag.verify.roles import adds_nothing, described_subject, leans_back, lemmas, names, names_a_person, unframed
 from rag.verify.support import SupportChecker, Verdict
 
 Kept = list[tuple[str, list[int]]]
@@ -147,6 +147,7 @@ class Checked:
 
     kept: Kept
     removed: list[Removed]
+    worded: dict[str, str] = field(default_factory=dict)  # a claim taken whole from its sentence: the model's words
 
 
 def check_draft(
@@ -162,6 +163,7 @@ def check_draft(
     draft = normalise_markers(draft)
     kept: Kept = []
     removed: list[Removed] = []
+    worded: dict[str, str] = {}
     for start, end in split_sentences(draft)[: rules.max_claims]:
         sentence = draft[start:end]
         claim = re.sub(r"([.!?])[.!?\s]+$", r"\1", strip_markers(sentence))  # "Two. [1]." leaves "Two.."
@@ -174,6 +176,7 @@ def check_draft(
         numbers = dict.fromkeys(marker_numbers(sentence))
         marked = [n - 1 for n in numbers if 1 <= n <= len(evidence) and not evidence[n - 1].asks]
         if (copied := _copied_from(claim, marked, evidence)) is not None:
+            worded.setdefault(evidence[copied].text, claim)
             claim, marked = evidence[copied].text, [copied]
         if adds_nothing(question, claim):
             removed.append(Removed(sentence=claim, reason="it says nothing the question does not"))
@@ -185,7 +188,7 @@ def check_draft(
             removed.append(Removed(sentence=claim, reason=reason))
         else:
             kept.append((claim, cites))
-    return Checked(_without_repeats(kept), removed)
+    return Checked(_without_repeats(kept), removed, worded)
 
 
 def _without_repeats(kept: Kept) -> Kept:
@@ -283,12 +286,14 @@ def naming_neighbours(named: set[str], cites: Sequence[int], evidence: Sequence[
     """For each cited sentence, the sentences of its article that tie it to someone of `named`
     whom the cited sentences do not name: the nearest sentence before it that names them, with the
     sentences between ("Mayor Ortiz said ... She added ... She stressed ... the mayor stated ...":
-    each leans on the one before), else the one right after it (where a quote is attributed); and,
-    when the cited sentence's subject is a pronoun of the third person ("This could ...", "He
-    said ..."), the one right before it, whatever it names. A sentence that names a person of its
-    own takes no names from its neighbours: "..., according to Bo Reed" is Bo Reed's, whoever the
-    sentence before it quotes. Only sentences of the passages, one after another in the article,
-    are read; questions are left out."""
+    each leans on the one before), else the one right after it (where a quote is attributed), else,
+    when its subject describes someone ("the mayor said ..."), the nearest earlier one that names
+    them with that description (`_describing`); and, when the cited sentence's subject is a pronoun
+    of the third person ("This could ...", "He said ..."), the one right before it, whatever it
+    names. A sentence that names a person of its own takes no names from its neighbours: "...,
+    according to Bo Reed" is Bo Reed's, whoever the sentence before it quotes. Only sentences of
+    the passages are read, one after another in the article but for a description's naming
+    sentence; questions are left out."""
     unnamed = named - words(" ".join(evidence[i].text for i in cites))
     found: list[int] = []
     for i in cites:
@@ -304,9 +309,27 @@ def naming_neighbours(named: set[str], cites: Sequence[int], evidence: Sequence[
         ]
         if naming_after:
             found.append(naming_after[0])
+        elif (named_earlier := _describing(i, sought, evidence)) is not None:
+            found.append(named_earlier)
         elif run and leans_back(evidence[i].text):
             found.append(run[0])
     return [j for j in dict.fromkeys(found) if j not in cites]
+
+
+def _describing(i: int, sought: set[str], evidence: Sequence[Evidence]) -> int | None:
+    """When sentence `i`'s subject describes someone ("the chancellor stated ..."), the nearest
+    passage sentence before it in its article that names one of `sought` with that description
+    ("Chancellor Ann Quill said ..."), though other sentences may stand between them; else None."""
+    noun = described_subject(evidence[i].text) if sought else None
+    if noun is None:
+        return None
+    here = evidence[i]
+    earlier = [j for j, e in enumerate(evidence) if e.source == here.source and e.end <= here.start and not e.asks]
+    for j in sorted(earlier, key=lambda j: -evidence[j].start):
+        said = words(evidence[j].text)
+        if sought & said and (noun in said or noun in lemmas(evidence[j].text)):
+            return j
+    return None
 
 
 def _run_before(i: int, evidence: Sequence[Evidence]) -> list[int]:
@@ -340,7 +363,10 @@ def finish(
     `rules.min_answers` > 0, the cited sentences together must also answer the question, by the
     model's P(yes), or the answer is treated as no answer. A draft can also cite the sentence that
     answers and retell another clause of it: with `rules.min_relevance` > 0, the answer's own
-    words, shown with the question alone, must give what it asks.
+    words, shown with the question alone, must give what it asks. A claim the model copied from its
+    sentence with words left out is kept as the whole sentence; when the whole sentences fail, the
+    model's own words are asked too, since what they give the whole sentence gives: "Calls last for
+    hours" answers how long, though "…, but there are no results" after it can distract the check.
     """
     if not evidence:
         return abstain(question, evidence, rules, model, "No indexed article matches the question.")
@@ -365,6 +391,9 @@ def finish(
             reason = "The sentences the draft cites do not answer the question."
     if checked.kept and rules.min_relevance > 0:
         relevance = checker.addresses(question, " ".join(claim for claim, _ in checked.kept))
+        if relevance < rules.min_relevance and any(claim in checked.worded for claim, _ in checked.kept):
+            worded = " ".join(checked.worded.get(claim, claim) for claim, _ in checked.kept)
+            relevance = max(relevance, checker.addresses(question, worded))
         if relevance < rules.min_relevance:
             checked = Checked([], checked.removed)
             reason = "The answer the draft gives does not say what the question asks."

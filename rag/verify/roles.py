@@ -210,7 +210,9 @@ def names(text: str) -> set[str]:
     return {t.lower_ for t in parser()(text) if t.pos_ == "PROPN" or (t.pos_ == "NOUN" and t.text[:1].isupper())}
 
 
-_NAMED = ("PERSON", "ORG", "GPE")  # spaCy's labels of someone who can say or do something
+# spaCy's labels of a name the cited text must write: someone who can say or do something, and the
+# places, buildings, products, events, works and laws they are named with ("The Hidden World" is a film)
+_NAMED = ("PERSON", "ORG", "GPE", "LOC", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW")
 
 
 @lru_cache(maxsize=256)
@@ -226,12 +228,12 @@ def _entities(text: str) -> Any:
 
 
 def missing_names(claim: str, sources: str) -> list[str]:
-    """The people, organisations and places the claim names (spaCy's entities) that `sources` never
-    write: none of the name's words (three letters or more, stop words aside) is among the
-    sources' words, or a letter away from one when it has four letters or more ("Ortis" for
-    "Ortiz"), and the sources do not write its initials ("US" for "United States"). "Mayor Ortiz
-    said the bridge will reopen" cited to "The bridge will reopen, a council spokesman said"
-    names someone the cited text does not."""
+    """The names a claim gives (spaCy's entities: people, organisations, places, buildings, products,
+    events, works and laws) that `sources` never write: none of the name's words (three letters or
+    more, stop words aside) is among the sources' words, or a letter away from one when it has four
+    letters or more ("Ortis" for "Ortiz"), and the sources do not write its initials ("US" for
+    "United States"). "Mayor Ortiz said the bridge will reopen" cited to "The bridge will reopen,
+    a council spokesman said" names someone the cited text does not."""
     from rapidfuzz.distance import Levenshtein
 
     written = set(re.findall(r"[^\W\d_]+", sources.lower()))
@@ -266,6 +268,26 @@ def leans_back(sentence: str) -> bool:
     )
 
 
+def described_subject(sentence: str) -> str | None:
+    """The noun of a sentence's subject when the subject is a description that points back ("the
+    chancellor said ...", "this company ..."), without a name of its own, lower-cased; else None.
+    News names someone once ("Chancellor Ann Quill") and then describes them ("the chancellor")."""
+    root = next((t for t in parsed(sentence) if t.dep_ == "ROOT"), None)
+    if root is None:
+        return None
+    for subject in root.children:
+        if subject.dep_ not in ("nsubj", "nsubjpass") or subject.pos_ != "NOUN":
+            continue
+        if any(t.pos_ == "PROPN" for t in subject.subtree):
+            return None
+        pointing = any(
+            c.dep_ == "det" and ("Def" in c.morph.get("Definite") or "Dem" in c.morph.get("PronType"))
+            for c in subject.children
+        )
+        return subject.lemma_.lower() if pointing else None
+    return None
+
+
 def adds_nothing(question: str, claim: str) -> bool:
     """Whether a claim says nothing that the question does not already say.
 
@@ -281,6 +303,11 @@ def adds_nothing(question: str, claim: str) -> bool:
     if not len(asked) or asked[0].pos_ == "AUX" or any(t.dep_ == "cc" and t.lower_ == "or" for t in asked):
         return False
     return _content(nlp(claim)) <= _content(asked)
+
+
+def lemmas(text: str) -> set[str]:
+    """The lemmas of a text's words, lower-cased ("Chancellors" gives chancellor)."""
+    return {t.lemma_.lower() for t in parsed(text)}
 
 
 def _content(doc: Any) -> set[str]:

@@ -17,7 +17,7 @@ from rag.core.citations import Removed, normalise_markers
 from rag.core.config import Answering
 from rag.evidence.passages import Evidence
 from rag.models.embedding import FakeEmbedder
-from rag.models.llm import FakeLLM
+from rag.models.llm import FakeLLM, Message
 from rag.models.prompts import NO_ANSWER
 from rag.verify.roles import adds_nothing, figure_conflict, leans_back, missing_names, unframed
 from rag.verify.support import SupportChecker, restates
@@ -123,6 +123,7 @@ def test_a_claim_naming_someone_the_cited_text_never_names_is_removed_even_when_
         ("The United States sent a team.", "The U.S. sent a team.", []),  # its initials
         ("The Qorvia council met in Kellerton.", "The Qorvia council met.", ["Kellerton"]),
         ("The winner finished in 2 hours.", "Ann Quill finished first.", []),  # names no one
+        ("Ann Quill won the Kellerton Open.", "Ann Quill won the race.", ["the Kellerton Open"]),  # an event
     ],
 )
 def test_the_names_a_claim_gives_are_looked_for_in_its_sources(claim: str, sources: str, missing: list[str]) -> None:
@@ -351,6 +352,21 @@ def test_a_sentence_that_names_its_own_source_takes_no_name_from_the_sentence_be
     assert checked.kept == [("Cy Moss told Ann Quill that the course record would stand for years.", [0, 1])]
 
 
+def test_a_sentence_about_the_mayor_is_read_with_the_earlier_one_that_names_the_mayor() -> None:
+    """News names someone once and then describes them; sentences may stand between the two."""
+    opened = "Mayor Ana Ortiz opened the Qorvia bridge on Monday."
+    later = "After the vote, the mayor said the tolls would end in 2032."
+    start = len(opened) + 90  # two sentences of the article, not among the passages, lie between them
+
+    def passages(first: str) -> list[Evidence]:
+        return [*article(first), Evidence("a.txt", start, start + len(later), later, None, None, None, 1.0)]
+
+    claim = "Mayor Ana Ortiz said the tolls would end in 2032"
+    assert check(f"{claim} [2].", passages(opened)).kept == [(f"{claim}.", [0, 1])]
+    assert check(f"{claim} [2].", passages(opened.replace("Mayor ", ""))).kept == []  # not named as the mayor
+    assert check(f"{claim} [2].", evidence(opened, later)).kept == []  # another article's mayor
+
+
 def test_sentences_of_other_files_or_further_apart_are_not_neighbours() -> None:
     later = len(NAMED) + 40  # another sentence lies between them
     apart = [*article(NAMED), Evidence("a.txt", later, later + len(HE_SAID), HE_SAID, None, None, None, 1.0)]
@@ -415,6 +431,28 @@ def test_an_answer_whose_words_do_not_say_what_was_asked_is_refused_under_the_re
     assert said.answered and said.relevance == 1.0
     quoted = finish(question, draft, found, checker(), FakeEmbedder(), "fake", CHECKED)  # the direct answer instead
     assert quoted.text == f"{WON} {WEATHER[:-1]} [1]." and quoted.relevance == 0.0  # the draft's score
+
+
+def test_a_claim_kept_as_its_whole_sentence_passes_the_relevance_check_on_the_models_own_words() -> None:
+    """The model copies the part that answers; the clause it left out, kept for the reader, can distract
+    the check, but cannot take away what the copied part gives."""
+    whole = "Ann Quill won the 2031 Zyxbridge marathon, though rain fell on the course all morning."
+    question = "Who won the 2031 Zyxbridge marathon?"
+
+    def judge(messages: list[Message]) -> float:  # distracted by the rain, as the model was by a clause
+        text = messages[-1]["content"]
+        return 0.0 if "Proposed answer: " in text and "rain" in text.partition("Proposed answer: ")[2].lower() else 1.0
+
+    llm = FakeLLM(judge=judge)
+    strict = Answering(min_answers=0.5, direct_candidates=0)
+    draft = "Ann Quill won the 2031 Zyxbridge marathon [1]."
+    answer = finish(question, draft, evidence(whole), checker(llm), FakeEmbedder(), "fake", strict)
+    assert (answer.answered, answer.text, answer.relevance) == (True, f"{whole[:-1]} [1].", 1.0)
+    asked = [m[-1]["content"].partition("Proposed answer: ")[2].partition("\n")[0] for m in llm.checks]
+    assert [a for a in asked if a] == [whole, "Ann Quill won the 2031 Zyxbridge marathon."]
+    rain = "Rain fell on the course [1]."
+    rained = finish(question, rain, evidence(whole), checker(FakeLLM(judge=judge)), FakeEmbedder(), "fake", strict)
+    assert not rained.answered  # its own words do not say who won either
 
 
 def test_no_evidence_abstains_with_its_reason() -> None:
