@@ -4,13 +4,14 @@ The model drafts sentences that cite numbered passage sentences. Each draft sent
 when what it cites states it (`rag.verify.support`); a sentence whose own citations fail is tried
 against the passage sentences closest to it in meaning, one by one and then the two closest
 together, so a model that cites the sentence next to the right one still lands on the right one,
-and each try may add the neighbouring sentences that name who "he" or "the mayor" is. When the answer gives a
-figure, a passage sentence that answers with another value of it is quoted too. A sentence that
-only restates the question answers nothing, whatever it cites, and is removed first; nor does an
-answer that names no date to a "when" question, or no figure to a "how many". When nothing
-survives, or the model declines, the closest sentences are checked for whether they answer the
-question by themselves: the reader then gets that sentence, quoted, rather than a refusal that
-shows the answer underneath.
+and each try may add the neighbouring sentences that name who "he" or "the mayor" is. When the
+answer gives a figure, a passage sentence that answers with another value of it is quoted too, and
+a sentence quoted whole that says "he said" comes with the sentences before it that say who. A
+sentence that only restates the question answers nothing, whatever it cites, and is removed
+first; nor does an answer that names no date to a "when" question, or no figure to a "how many".
+When nothing survives, or the model declines, the closest sentences are checked for whether they
+answer the question by themselves: the reader then gets that sentence, quoted, rather than a
+refusal that shows the answer underneath.
 """
 
 from __future__ import annotations
@@ -404,6 +405,7 @@ def finish(
             answer.removed = checked.removed
             return answer
         checked.kept.append((evidence[direct].text, [direct]))
+    checked.kept[:] = with_speakers(checked.kept, evidence)
     notes = variants(checked.kept, evidence, rules.variant_ratio)
     notes += other_figures(
         question, checked.kept + notes, evidence, closest, checker, rules.figure_candidates, rules.min_answers
@@ -442,6 +444,31 @@ def _direct_answer(
     scored = [(checker.answers(question, evidence[i].shown), i) for i in islice(candidates, limit)]
     best, index = max(scored, default=(0.0, -1))
     return index if best >= checker.threshold else None
+
+
+def with_speakers(kept: Kept, evidence: Sequence[Evidence]) -> Kept:
+    """The kept claims, each sentence quoted whole whose subject is a pronoun ("It was a good day,
+    he said.") preceded by the passage sentences before it that say who: back through those that
+    lean on the one before, to the first that does not, when that one names a person (spaCy's
+    entities); none when it does not, when the passages stop before it, or when the answer already
+    gives one of them. A quote needs its speaker; "he said" alone does not tell the reader who."""
+    given = {claim for claim, _ in kept}
+    result: Kept = []
+    for claim, cites in kept:
+        if len(cites) == 1 and _same_words(claim, evidence[cites[0]].text) and leans_back(claim):
+            run = _run_before(cites[0], evidence)
+            last = next((k for k, j in enumerate(run) if not leans_back(evidence[j].text)), None)
+            before = [] if last is None or not names_a_person(evidence[run[last]].text) else run[: last + 1]
+            if not any(evidence[j].text in given for j in before):
+                result += [(evidence[j].text, [j]) for j in reversed(before)]
+                given.update(evidence[j].text for j in before)
+        result.append((claim, cites))
+    return result
+
+
+def _same_words(a: str, b: str) -> bool:
+    """Whether two texts are one sentence (case, quote marks, dashes and the full stop aside)."""
+    return normalise(a).rstrip(" .") == normalise(b).rstrip(" .")
 
 
 def variants(kept: Kept, evidence: Sequence[Evidence], ratio: float) -> Kept:

@@ -367,6 +367,24 @@ def test_a_sentence_about_the_mayor_is_read_with_the_earlier_one_that_names_the_
     assert check(f"{claim} [2].", evidence(opened, later)).kept == []  # another article's mayor
 
 
+def test_a_quoted_sentence_whose_subject_is_he_comes_with_the_sentences_that_say_who() -> None:
+    loose = Answering(min_answers=0, min_relevance=0)
+    question = "What did the race director say about the course record?"
+    draft = f"{HE_SAID[:-1]} [3]."
+    smiled = "He smiled at the finish."
+    answer = finish(question, draft, article(NAMED, smiled, HE_SAID), checker(), FakeEmbedder(), "fake", loose)
+    assert answer.text == f"{NAMED[:-1]} [1]. {smiled[:-1]} [2]. {HE_SAID[:-1]} [3]."
+    alone = finish(
+        question, draft, [*evidence(NAMED), *article(smiled, HE_SAID)], checker(), FakeEmbedder(), "fake", loose
+    )
+    assert alone.text == f"{HE_SAID[:-1]} [1]."  # the passages never say who: nothing is added
+    ended = "The race ended at noon."
+    unnamed = finish(
+        question, f"{HE_SAID[:-1]} [2].", article(ended, HE_SAID), checker(), FakeEmbedder(), "fake", loose
+    )
+    assert unnamed.text == f"{HE_SAID[:-1]} [1]."  # the sentence before names no one
+
+
 def test_sentences_of_other_files_or_further_apart_are_not_neighbours() -> None:
     later = len(NAMED) + 40  # another sentence lies between them
     apart = [*article(NAMED), Evidence("a.txt", later, later + len(HE_SAID), HE_SAID, None, None, None, 1.0)]
