@@ -405,12 +405,12 @@ def finish(
             answer.removed = checked.removed
             return answer
         checked.kept.append((evidence[direct].text, [direct]))
-    checked.kept[:] = with_speakers(checked.kept, evidence)
-    notes = variants(checked.kept, evidence, rules.variant_ratio)
+    kept = with_speakers(checked.kept, evidence)
+    notes = variants(kept, evidence, rules.variant_ratio)
     notes += other_figures(
-        question, checked.kept + notes, evidence, closest, checker, rules.figure_candidates, rules.min_answers
+        question, kept + notes, evidence, closest, checker, rules.figure_candidates, rules.min_answers
     )
-    text, order = renumber(checked.kept + notes)
+    text, order = renumber(kept + notes)
     citations = [evidence[index].citation(n) for n, index in enumerate(order, 1)]
     return Answer(
         question=question,
@@ -452,23 +452,23 @@ def with_speakers(kept: Kept, evidence: Sequence[Evidence]) -> Kept:
     lean on the one before, to the first that does not, when that one names a person (spaCy's
     entities); none when it does not, when the passages stop before it, or when the answer already
     gives one of them. A quote needs its speaker; "he said" alone does not tell the reader who."""
-    given = {claim for claim, _ in kept}
+    given = {_as_said(claim) for claim, _ in kept}
     result: Kept = []
     for claim, cites in kept:
-        if len(cites) == 1 and _same_words(claim, evidence[cites[0]].text) and leans_back(claim):
+        if len(cites) == 1 and _as_said(claim) == _as_said(evidence[cites[0]].text) and leans_back(claim):
             run = _run_before(cites[0], evidence)
             last = next((k for k, j in enumerate(run) if not leans_back(evidence[j].text)), None)
             before = [] if last is None or not names_a_person(evidence[run[last]].text) else run[: last + 1]
-            if not any(evidence[j].text in given for j in before):
+            if not any(_as_said(evidence[j].text) in given for j in before):
                 result += [(evidence[j].text, [j]) for j in reversed(before)]
-                given.update(evidence[j].text for j in before)
+                given.update(_as_said(evidence[j].text) for j in before)
         result.append((claim, cites))
     return result
 
 
-def _same_words(a: str, b: str) -> bool:
-    """Whether two texts are one sentence (case, quote marks, dashes and the full stop aside)."""
-    return normalise(a).rstrip(" .") == normalise(b).rstrip(" .")
+def _as_said(text: str) -> str:
+    """A sentence's words as compared: case, quote marks, dashes and the full stop aside."""
+    return normalise(text).rstrip(" .")
 
 
 def variants(kept: Kept, evidence: Sequence[Evidence], ratio: float) -> Kept:
