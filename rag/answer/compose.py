@@ -41,7 +41,7 @@ from rag.models.llm import Message
 from rag.models.prompts import NO_ANSWER, as_data, chat, load_prompt
 from rag.verify.asked import Kind, asked_kinds, gives, kinds_named
 from rag.verify.roles import adds_nothing, described_subject, leans_back, lemmas, names, names_a_person, unframed
-from rag.verify.support import SupportChecker, Verdict
+from rag.verify.support import SupportChecker, Verdict, restates
 
 Kept = list[tuple[str, list[int]]]
 
@@ -452,23 +452,18 @@ def with_speakers(kept: Kept, evidence: Sequence[Evidence]) -> Kept:
     lean on the one before, to the first that does not, when that one names a person (spaCy's
     entities); none when it does not, when the passages stop before it, or when the answer already
     gives one of them. A quote needs its speaker; "he said" alone does not tell the reader who."""
-    given = {_as_said(claim) for claim, _ in kept}
+    given = [claim for claim, _ in kept]
     result: Kept = []
     for claim, cites in kept:
-        if len(cites) == 1 and _as_said(claim) == _as_said(evidence[cites[0]].text) and leans_back(claim):
+        if len(cites) == 1 and restates(claim, [evidence[cites[0]].text]) and leans_back(claim):
             run = _run_before(cites[0], evidence)
             last = next((k for k, j in enumerate(run) if not leans_back(evidence[j].text)), None)
             before = [] if last is None or not names_a_person(evidence[run[last]].text) else run[: last + 1]
-            if not any(_as_said(evidence[j].text) in given for j in before):
+            if not any(restates(evidence[j].text, given) for j in before):
                 result += [(evidence[j].text, [j]) for j in reversed(before)]
-                given.update(_as_said(evidence[j].text) for j in before)
+                given += [evidence[j].text for j in before]
         result.append((claim, cites))
     return result
-
-
-def _as_said(text: str) -> str:
-    """A sentence's words as compared: case, quote marks, dashes and the full stop aside."""
-    return normalise(text).rstrip(" .")
 
 
 def variants(kept: Kept, evidence: Sequence[Evidence], ratio: float) -> Kept:
