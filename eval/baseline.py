@@ -142,18 +142,20 @@ class BaselineSystem:
             if self._llm is None:
                 from llama_index.llms.llama_cpp import LlamaCPP
 
+                from rag.models.llm import without_amx
                 from rag.models.weights import ensure_gguf
 
-                self._llm = LlamaCPP(
-                    model_path=str(ensure_gguf(self.settings.llm, self.settings.model_dir)),
-                    temperature=0.0,
-                    max_new_tokens=self.settings.answer.max_tokens,
-                    context_window=self.settings.llm_context,
-                    model_kwargs={"n_threads": self.settings.llm_threads},
-                    messages_to_prompt=chatml_messages_to_prompt,
-                    completion_to_prompt=chatml_completion_to_prompt,
-                    verbose=False,
-                )
+                with without_amx():
+                    self._llm = LlamaCPP(
+                        model_path=str(ensure_gguf(self.settings.llm, self.settings.model_dir)),
+                        temperature=0.0,
+                        max_new_tokens=self.settings.answer.max_tokens,
+                        context_window=self.settings.llm_context,
+                        model_kwargs={"n_threads": self.settings.llm_threads},
+                        messages_to_prompt=chatml_messages_to_prompt,
+                        completion_to_prompt=chatml_completion_to_prompt,
+                        verbose=False,
+                    )
             return self._llm
 
     @property

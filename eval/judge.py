@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rag.models.llm import cache_head
+from rag.models.llm import cache_head, without_amx
 from rag.verify.roles import role_conflict
 
 EVAL_DIR = Path(__file__).resolve().parent
@@ -85,15 +85,16 @@ class LlamaJudge:
         if self._llama is None:
             from llama_cpp import Llama
 
-            self._llama = Llama(
-                model_path=str(self._path),
-                n_ctx=self._context,
-                n_threads=self._threads,
-                n_threads_batch=self._threads,
-                n_batch=512,
-                seed=0,
-                verbose=False,
-            )
+            with without_amx():
+                self._llama = Llama(
+                    model_path=str(self._path),
+                    n_ctx=self._context,
+                    n_threads=self._threads,
+                    n_threads_batch=self._threads,
+                    n_batch=512,
+                    seed=0,
+                    verbose=False,
+                )
             system, _ = judge_template(self._prompt)
             head = f"<|im_start|>system\n{system}<|im_end|>\n"
             self._head = self._llama.tokenize(head.encode(), add_bos=False, special=True)

@@ -67,10 +67,11 @@ def chroma_server(folder: Path) -> Iterator[str]:
 
 @contextmanager
 def llama_server(model: Path, folder: Path, threads: int, api_key: str) -> Iterator[str]:
-    """llama-cpp-python's OpenAI-compatible server for one GGUF; yields its /v1 base URL."""
+    """llama-cpp-python's OpenAI-compatible server for one GGUF, started as `rag.models.llama_server`
+    (which loads the model as the embedded backend does); yields its /v1 base URL."""
     port = free_port()
     cmd = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
+        sys.executable, "-m", "rag.models.llama_server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", "2048", "--n_threads", str(threads), "--seed", "0", "--api_key", api_key,
     ]  # fmt: skip
     url = f"http://127.0.0.1:{port}/v1"

@@ -92,16 +92,17 @@ class LlamaCppLLM:
         path = ensure_gguf(self.name, self._settings.model_dir)
         if self._settings.llm_saved_heads:
             self._saved = SavedHeads(self._settings.model_dir / "heads", path.name)
-        return Llama(
-            model_path=str(path),
-            n_ctx=context,
-            # Prompt reading (batches) and generation each take their own thread count; both follow the setting.
-            n_threads=self._settings.llm_threads,
-            n_threads_batch=self._settings.llm_threads,
-            n_batch=512,
-            seed=0,
-            verbose=False,
-        )
+        with without_amx():
+            return Llama(
+                model_path=str(path),
+                n_ctx=context,
+                # Prompt reading (batches) and generation each take their own thread count; both follow the setting.
+                n_threads=self._settings.llm_threads,
+                n_threads_batch=self._settings.llm_threads,
+                n_batch=512,
+                seed=0,
+                verbose=False,
+            )
 
     def warm(self, system: str | None = None, checks: Sequence[str] = ()) -> None:
         """Load the weights now, and compute `system` (the answer prompt's fixed part) and the
@@ -188,6 +189,43 @@ def _grammar(text: str | None) -> Any:
     from llama_cpp import LlamaGrammar
 
     return LlamaGrammar.from_string(text, verbose=False)
+
+
+_LOADING = threading.Lock()
+
+
+@contextlib.contextmanager
+def without_amx() -> Iterator[None]:
+    """Models loaded inside keep their weights in plain CPU buffers when llama.cpp was built to use
+    Intel AMX, and as llama.cpp chooses otherwise.
+
+    llama-cpp-python is compiled on the machine it installs on, for that CPU. Where the CPU has AMX
+    (Xeon Sapphire Rapids and later), the build multiplies the weights with AMX tiles, and the
+    first prompt read crashed the process with a segmentation fault inside
+    `ggml_backend_amx_mul_mat`, on a VM whose kernel granted the tile permission; a crash cannot be
+    caught. Without extra buffer types llama.cpp neither repacks weights for AMX nor for its
+    AVX2/AVX-512 kernels, and reads prompts with its ordinary ones (128 prompt tokens a second on
+    that machine's two cores). `llama_cpp.Llama` does not take the model parameter, so its default
+    is changed while a model loads, under a lock; elsewhere nothing changes.
+    """
+    import llama_cpp.llama_cpp as lib
+
+    if b"AMX_INT8 = 1" not in lib.llama_print_system_info():
+        yield
+        return
+    defaults = lib.llama_model_default_params
+
+    def plain() -> Any:
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    with _LOADING:
+        lib.llama_model_default_params = plain
+        try:
+            yield
+        finally:
+            lib.llama_model_default_params = defaults
 
 
 def second_context(llama: Any, context: int) -> Any:

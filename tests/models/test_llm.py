@@ -1,10 +1,13 @@
-"""The local model's context pool, on plain objects standing in for llama.cpp contexts, and the file format
-and the pruning of saved heads."""
+"""The local model's context pool, on plain objects standing in for llama.cpp contexts, the file format
+and the pruning of saved heads, and the model parameters under `without_amx` with a faked build report."""
 
 import os
 from pathlib import Path
 
-from rag.models.llm import STALE_TEMPORARY, ContextPool, SavedHeads, prune_heads
+import llama_cpp.llama_cpp as lib
+import pytest
+
+from rag.models.llm import STALE_TEMPORARY, ContextPool, SavedHeads, prune_heads, without_amx
 
 
 def test_each_system_prompt_keeps_its_context_and_a_new_one_takes_the_least_recently_used() -> None:
@@ -50,3 +53,18 @@ def test_saved_heads_past_the_budget_go_least_recently_used_first_and_the_newest
     assert {p.name for p in tmp_path.iterdir()} == {newest.name, used.name, under_way.name, other.name}
     assert prune_heads(tmp_path, budget=10, now=now) == [used]  # the newest stays even past the budget
     assert prune_heads(tmp_path / "missing", now=now) == []
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_a_build_for_amx_loads_weights_without_extra_buffers_and_other_builds_as_llama_cpp_chooses(
+    amx: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = b"CPU : AVX2 = 1 | AVX512 = 1 | " + (b"AMX_INT8 = 1 | " if amx else b"") + b"REPACK = 1 | "
+    monkeypatch.setattr(lib, "llama_print_system_info", lambda: report)  # a fake build report
+    assert lib.llama_model_default_params().use_extra_bufts
+    with without_amx():
+        assert lib.llama_model_default_params().use_extra_bufts is not amx
+    assert lib.llama_model_default_params().use_extra_bufts  # restored for whatever loads next
+    with pytest.raises(RuntimeError), without_amx():
+        raise RuntimeError("a load that fails")
+    assert lib.llama_model_default_params().use_extra_bufts
