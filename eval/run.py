@@ -114,6 +114,7 @@ class Outcome:
     relevance: float | None = None  # the system's own P(yes) that its answer says what was asked
     draft: str = ""  # the model's whole reply where the system records it (ours), else what it streamed
     removed: list[dict[str, str]] = field(default_factory=list)  # draft sentences its own checks removed, and why
+    reason: str = ""  # why the system refused, where it says
     # Whether every key fact is in the passages the system read (None: it shows none, or nothing to find)
     read: bool | None = None
     # The passage sentences the system read, where it shows them (ours): what a failure is read against
@@ -167,6 +168,7 @@ def evaluate(
                 gave_fake=bool(q.fake) and answer.answered and not missing_facts(answer.text, q.fake),
                 answer_check=answer.answer_check,
                 relevance=answer.relevance,
+                reason=answer.reason,
                 abstained_right=answer.answered == q.answerable,
                 citations_verbatim=citations_verbatim(answer.citations, texts),
                 sentences=support.sentences if support else 0,

@@ -402,7 +402,7 @@ def finish(
         direct = _direct_answer(question, evidence, closest, rules.direct_candidates, checker, kinds)
         if direct is None:
             answer = abstain(question, [evidence[i] for i in closest], rules, model, reason)
-            answer.removed = checked.removed
+            answer.removed, answer.answer_check, answer.relevance = checked.removed, score, relevance
             return answer
         checked.kept.append((evidence[direct].text, [direct]))
     kept = with_speakers(checked.kept, evidence)

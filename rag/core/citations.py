@@ -62,10 +62,14 @@ class Answer(BaseModel):
     )
     notice: str | None = Field(None, description="Why the answer is degraded, e.g. the LLM backend is unreachable.")
     answer_check: float | None = Field(
-        None, description="The model's P(yes) that the cited sentences give the answer to the question."
+        None,
+        description="The model's P(yes) that the cited sentences give the answer to the question; on a refusal, "
+        "that of the draft's checked claims, where asked.",
     )
     relevance: float | None = Field(
-        None, description="The model's P(yes) that the answer's own words give what the question asks for."
+        None,
+        description="The model's P(yes) that the answer's own words give what the question asks for; on a refusal, "
+        "that of the draft's checked claims, where asked.",
     )
     draft: str = Field(
         "",

@@ -424,6 +424,7 @@ def test_true_claims_that_do_not_answer_the_question_are_refused_under_the_answe
     assert kept.answered and kept.answer_check is None  # the check switched off
     refused = finish(question, draft, found, checker(FakeLLM(judge=judge)), FakeEmbedder(), "fake", CHECKED)
     assert not refused.answered and refused.reason == "The sentences the draft cites do not answer the question."
+    assert (refused.answer_check, refused.relevance) == (0.2, None)  # the score that refused it, for the reader
     judged = finish(question, draft, found, checker(FakeLLM(judge=lambda _: 0.9)), FakeEmbedder(), "fake", CHECKED)
     assert judged.answered and judged.answer_check == 0.9
 
@@ -440,6 +441,7 @@ def test_an_answer_whose_words_do_not_say_what_was_asked_is_refused_under_the_re
     strict = Answering(min_answers=0.5, direct_candidates=0)  # no sentence quoted in place of the draft
     refused = finish(question, draft, found, checker(llm), FakeEmbedder(), "fake", strict)
     assert not refused.answered and refused.reason == "The answer the draft gives does not say what the question asks."
+    assert (refused.answer_check, refused.relevance) == (1.0, 0.0)
     asked = [m[-1]["content"] for m in llm.checks if "Proposed answer: " in m[-1]["content"]]
     assert asked == [
         f"Question: {question}\n\nProposed answer: For most of the morning, rain fell on the course.\n\n"

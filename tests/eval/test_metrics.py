@@ -142,14 +142,18 @@ class FakeRefusingSystem:
         yield "[1]."
         removed = [Removed(sentence="Bo Reed won.", reason="the cited text does not state it (P(yes) 0.20)")]
         yield Answer(
-            question=question, text="The articles do not answer this question.", answered=False, removed=removed
+            question=question,
+            text="The articles do not answer this question.",
+            answered=False,
+            removed=removed,
+            reason="No sentence of the draft answer was stated by the sentences it cites.",
         )
 
     def ranked_sources(self, question: str, k: int) -> list[str]:
         return []
 
 
-def test_an_outcome_keeps_the_streamed_draft_and_what_the_checks_removed() -> None:
+def test_an_outcome_keeps_the_streamed_draft_what_the_checks_removed_and_why_it_refused() -> None:
     from eval.run import Question, evaluate
 
     q = Question(id="x1", question="Who won?", answerable=True, sources=[], facts=[["Ann"]], kind="single_fact")
@@ -157,6 +161,7 @@ def test_an_outcome_keeps_the_streamed_draft_and_what_the_checks_removed() -> No
     assert outcome.draft == "Bo Reed won [1]."
     assert outcome.removed == [{"sentence": "Bo Reed won.", "reason": "the cited text does not state it (P(yes) 0.20)"}]
     assert not outcome.answered and outcome.first_token_seconds is not None
+    assert outcome.reason == "No sentence of the draft answer was stated by the sentences it cites."
 
 
 class FakeReadingSystem:
