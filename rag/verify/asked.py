@@ -95,11 +95,12 @@ def gives(text: str, kinds: Sequence[Kind]) -> bool:
 
 def _is_length(entity: Any) -> bool:
     """Whether an entity names a length of time, read from its nouns: counted ("three hours",
-    "30-day"), one of something ("a week"), or in the plural ("the coming weeks"); or a point that
-    opens a span ("since 2031" says how long, as far as now). A date or time of any other shape
-    names a point ("last week", "Tuesday", "March 2031"). Every noun of the entity is read, not
-    only its head: the parser can head "last for hours" with "last", taken for an adjective. The
-    kind's other labels, a quantity or a bare count, count as they are."""
+    "30-day"), one of something ("a week"), or a plural that is not definite ("for weeks"); or a
+    point that opens a span ("since 2031" says how long, as far as now). A date or time of any other
+    shape names a point ("last week", "Tuesday", "March 2031"), and so does a definite plural that is
+    not counted ("in the coming weeks" says when, not for how long). Every noun of the entity is
+    read, not only its head: the parser can head "last for hours" with "last", taken for an
+    adjective. The kind's other labels, a quantity or a bare count, count as they are."""
     if entity.label_ not in ("DATE", "TIME"):
         return True
     head = entity.root
@@ -109,10 +110,14 @@ def _is_length(entity: Any) -> bool:
 
 
 def _measures(noun: Any) -> bool:
-    """A noun that counts its units: plural, with a number, or with an indefinite article."""
-    if noun.tag_ == "NNS" or any(child.dep_ == "nummod" for child in noun.children):
+    """A noun that counts its units: with a number, with an indefinite article, or plural without a
+    definite one (spaCy's morphology of its determiner)."""
+    if any(child.dep_ == "nummod" for child in noun.children):
         return True
-    return any(child.dep_ == "det" and "Ind" in child.morph.get("Definite") for child in noun.children)
+    definite = [child.morph.get("Definite") for child in noun.children if child.dep_ == "det"]
+    if noun.tag_ == "NNS":
+        return not any("Def" in d for d in definite)
+    return any("Ind" in d for d in definite)
 
 
 def kinds_named(kinds: Sequence[Kind]) -> str:

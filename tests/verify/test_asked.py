@@ -43,7 +43,9 @@ def test_the_kind_asked_for_comes_from_a_wh_word_of_the_main_clause(question: st
         ("The bridge stayed closed.", [LENGTH], False),
         ("The bridge stayed closed for a week.", [LENGTH], True),
         ("The repairs were a 30-day job.", [LENGTH], True),
-        ("The bridge will stay closed in the coming weeks.", [LENGTH], True),
+        ("The bridge will stay closed in the coming weeks.", [LENGTH], False),  # when, not for how long
+        ("The bridge stayed closed for weeks.", [LENGTH], True),
+        ("The bridge stayed closed for the three weeks of repairs.", [LENGTH], True),  # definite, but counted
         ("Council sessions in Kellerton last for hours.", [LENGTH], True),  # parsed with "last" at the head
         ("The bridge closed last week.", [LENGTH], False),  # a point in time, not a length
         ("The bridge closed on March 3, 2031.", [LENGTH], False),
