@@ -7,7 +7,8 @@ kind are read: when, how many, how much, how long. "Who", "what", "which" and "h
 for anything, and so can "where": a town, a venue, a broadcaster or a web address, and the
 recogniser tags a little-known town as a person. spaCy's entity recogniser then says whether the
 answer names a thing of the kind; for "how long", a date or time that is a length ("three hours",
-"a week"), not a point in time ("last week", "March 2031"). Where the parse errs, it errs towards
+"a week"), not a point in time ("last week", "March 2031"); for "how many", such a length too
+("50 days", which the recogniser tags a date). Where the parse errs, it errs towards
 answering: a question it misparses asks for no kind, unless the parse found no verb at its head,
 where a wh-word before any verb asks ("To how many days did …").
 """
@@ -23,17 +24,19 @@ from rag.verify.roles import parsed, parser
 
 @dataclass(frozen=True)
 class Kind:
-    """A kind of answer: how a refusal names it, the entity labels that give one, and whether a
-    figure outside any name gives one too ("600,000" that the recogniser left untagged)."""
+    """A kind of answer: how a refusal names it, the entity labels that give one, whether a figure
+    outside any name gives one too ("600,000" that the recogniser left untagged), and whether a
+    length of time does ("50 days" is a number of days, though the recogniser tags it a date)."""
 
     name: str
     labels: frozenset[str]
     figures: bool = False
     lengths: bool = False  # a date or time gives one only as a length of time
+    durations: bool = False  # a date or time that is a length of time gives one too
 
 
 TIME = Kind("a date or time", frozenset({"DATE", "TIME"}))
-AMOUNT = Kind("a number", frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"}), figures=True)
+AMOUNT = Kind("a number", frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"}), figures=True, durations=True)
 LENGTH = Kind("a length of time", frozenset({"DATE", "TIME", "QUANTITY", "CARDINAL"}), figures=True, lengths=True)
 
 
@@ -89,6 +92,8 @@ def gives(text: str, kinds: Sequence[Kind]) -> bool:
         if any(entity.label_ in kind.labels and (not kind.lengths or _is_length(entity)) for entity in doc.ents):
             return True
         if kind.figures and any(t.like_num and not t.ent_type_ for t in doc):
+            return True
+        if kind.durations and any(entity.label_ in ("DATE", "TIME") and _is_length(entity) for entity in doc.ents):
             return True
     return False
 

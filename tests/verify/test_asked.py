@@ -39,6 +39,9 @@ def test_the_kind_asked_for_comes_from_a_wh_word_of_the_main_clause(question: st
         ("Four runners did not finish.", [AMOUNT], True),
         ("Many runners did not finish.", [AMOUNT], False),
         ("The repairs cost 4.2 million euros.", [AMOUNT], True),
+        ("The council shortened the closure to 50 days.", [AMOUNT], True),  # a number of days, tagged a date
+        ("The bridge closed on March 3, 2031.", [AMOUNT], False),  # a date is no count
+        ("The bridge closed last week.", [AMOUNT], False),
         ("The bridge stayed closed for three weeks.", [LENGTH], True),
         ("The bridge stayed closed.", [LENGTH], False),
         ("The bridge stayed closed for a week.", [LENGTH], True),
