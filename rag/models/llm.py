@@ -196,8 +196,8 @@ _LOADING = threading.Lock()
 
 @contextlib.contextmanager
 def without_amx() -> Iterator[None]:
-    """Models loaded inside keep their weights in plain CPU buffers when llama.cpp was built to use
-    Intel AMX, and as llama.cpp chooses otherwise.
+    """Load models inside with their weights in plain CPU buffers where llama.cpp was built to use
+    Intel AMX; elsewhere, as llama.cpp chooses.
 
     llama-cpp-python is compiled on the machine it installs on, for that CPU. Where the CPU has AMX
     (Xeon Sapphire Rapids and later), the build multiplies the weights with AMX tiles, and the
