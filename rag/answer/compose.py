@@ -40,7 +40,16 @@ from rag.models.embedding import Embedder
 from rag.models.llm import Message
 from rag.models.prompts import NO_ANSWER, as_data, chat, load_prompt
 from rag.verify.asked import Kind, asked_kinds, gives, kinds_named
-from rag.verify.roles import adds_nothing, described_subject, leans_back, lemmas, names, names_a_person, unframed
+from rag.verify.roles import (
+    adds_nothing,
+    described_subject,
+    leans_back,
+    lemmas,
+    names,
+    names_a_person,
+    same_name,
+    unframed,
+)
 from rag.verify.support import SupportChecker, Verdict, restates
 
 Kept = list[tuple[str, list[int]]]
@@ -295,18 +304,19 @@ def naming_neighbours(named: set[str], cites: Sequence[int], evidence: Sequence[
     according to Bo Reed" is Bo Reed's, whoever the sentence before it quotes. Only sentences of
     the passages are read, one after another in the article but for a description's naming
     sentence; questions are left out."""
-    unnamed = named - words(" ".join(evidence[i].text for i in cites))
+    cited = " ".join(evidence[i].text for i in cites)
+    unnamed = {name for name in named if not naming(name, cited)}
     found: list[int] = []
     for i in cites:
         run = _run_before(i, evidence)
         sought = set() if names_a_person(evidence[i].text) else unnamed
-        naming = next((k for k, j in enumerate(run) if sought & words(evidence[j].text)), None)
-        if naming is not None:
-            found += run[: naming + 1]
+        first = next((k for k, j in enumerate(run) if names_one(sought, evidence[j].text)), None)
+        if first is not None:
+            found += run[: first + 1]
             continue
         after = [j for j, e in enumerate(evidence) if e.start >= evidence[i].end and e.is_next_to(evidence[i])]
         naming_after = [
-            j for j in after if j not in cites and not evidence[j].asks and sought & words(evidence[j].text)
+            j for j in after if j not in cites and not evidence[j].asks and names_one(sought, evidence[j].text)
         ]
         if naming_after:
             found.append(naming_after[0])
@@ -315,6 +325,17 @@ def naming_neighbours(named: set[str], cites: Sequence[int], evidence: Sequence[
         elif run and leans_back(evidence[i].text):
             found.append(run[0])
     return [j for j in dict.fromkeys(found) if j not in cites]
+
+
+def naming(name: str, text: str) -> bool:
+    """Whether `text` writes the name word `name` (lower-cased): as one of its words, or as a
+    capitalised word that is another form of it (`same_name`): "the Qorvian mayor" is named by
+    "Mayor of Qorvia Ana Ortiz", "Qorvia" by "the Qorvian mayor"."""
+    return name in words(text) or any(same_name(name, w.lower()) for w in re.findall(r"\b[A-Z]\w+", text))
+
+
+def names_one(sought: set[str], text: str) -> bool:
+    return any(naming(name, text) for name in sought)
 
 
 def _describing(i: int, sought: set[str], evidence: Sequence[Evidence]) -> int | None:
@@ -327,8 +348,9 @@ def _describing(i: int, sought: set[str], evidence: Sequence[Evidence]) -> int |
     here = evidence[i]
     earlier = [j for j, e in enumerate(evidence) if e.source == here.source and e.end <= here.start and not e.asks]
     for j in sorted(earlier, key=lambda j: -evidence[j].start):
-        said = words(evidence[j].text)
-        if sought & said and (noun in said or noun in lemmas(evidence[j].text)):
+        if names_one(sought, evidence[j].text) and (
+            noun in words(evidence[j].text) or noun in lemmas(evidence[j].text)
+        ):
             return j
     return None
 

@@ -206,8 +206,26 @@ def _figure_kind(token: Any) -> str:
 def names(text: str) -> set[str]:
     """The words of the names a text uses, lower-cased: "Mayor Ana Ortiz said" gives
     mayor, ana, ortiz. A name the tagger does not know is often tagged a noun, so a
-    capitalised noun counts too."""
-    return {t.lower_ for t in parser()(text) if t.pos_ == "PROPN" or (t.pos_ == "NOUN" and t.text[:1].isupper())}
+    capitalised noun counts too, and so does a capitalised adjective inside the sentence, which
+    is made from a name ("the Qorvian mayor")."""
+    return {
+        t.lower_
+        for t in parser()(text)
+        if t.pos_ == "PROPN"
+        or (t.pos_ == "NOUN" and t.text[:1].isupper())
+        or (t.pos_ == "ADJ" and t.text[:1].isupper() and not t.is_sent_start)
+    }
+
+
+def same_name(a: str, b: str) -> bool:
+    """Whether two lower-cased words can be forms of one name: the same word, or, both of four
+    letters or more, the shorter written in the longer but for its last letter, with at most three
+    letters more ("qorvia" and "qorvian", "zyxland" and "zyxlandic", "ortiz" and "ortis")."""
+    short, long = sorted((a, b), key=len)
+    if short == long:
+        return True
+    shared = next((n for n, (x, y) in enumerate(zip(short, long, strict=False)) if x != y), len(short))
+    return len(short) >= 4 and len(long) - len(short) <= 3 and shared >= max(4, len(short) - 1)
 
 
 # spaCy's labels of a name the cited text must write: someone who can say or do something, and the

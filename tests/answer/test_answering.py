@@ -19,7 +19,7 @@ from rag.evidence.passages import Evidence
 from rag.models.embedding import FakeEmbedder
 from rag.models.llm import FakeLLM, Message
 from rag.models.prompts import NO_ANSWER
-from rag.verify.roles import adds_nothing, figure_conflict, leans_back, missing_names, unframed
+from rag.verify.roles import adds_nothing, figure_conflict, leans_back, missing_names, names, same_name, unframed
 from rag.verify.support import SupportChecker, restates
 
 WON = "Ann Quill won the 2031 Zyxbridge marathon in a course record of 2 hours 9 minutes."
@@ -365,6 +365,20 @@ def test_a_sentence_about_the_mayor_is_read_with_the_earlier_one_that_names_the_
     assert check(f"{claim} [2].", passages(opened)).kept == [(f"{claim}.", [0, 1])]
     assert check(f"{claim} [2].", passages(opened.replace("Mayor ", ""))).kept == []  # not named as the mayor
     assert check(f"{claim} [2].", evidence(opened, later)).kept == []  # another article's mayor
+
+
+def test_a_name_made_into_an_adjective_is_looked_for_in_its_other_forms() -> None:
+    """ "The Qorvian mayor" is the mayor an earlier sentence names with "Qorvia"."""
+    opened = "Mayor of Qorvia Ana Ortiz opened the bridge on Monday."
+    later = "After the vote, the mayor said the tolls would end in 2032."
+    start = len(opened) + 90  # two sentences of the article, not among the passages, lie between them
+    found = [*article(opened), Evidence("a.txt", start, start + len(later), later, None, None, None, 1.0)]
+    llm = FakeLLM(judge=lambda messages: float("Ortiz" in messages[-1]["content"]))  # with the sentence naming her
+    claim = "The Qorvian mayor said the tolls would end in 2032"
+    assert check(f"{claim} [2].", found, llm).kept == [(f"{claim}.", [0, 1])]
+    assert names(f"{claim}.") == {"qorvian"}
+    assert same_name("qorvian", "qorvia") and same_name("ortis", "ortiz") and same_name("zyxlandic", "zyxland")
+    assert not same_name("quill", "quinn") and not same_name("ann", "anna") and not same_name("moss", "mossington")
 
 
 def test_a_quoted_sentence_whose_subject_is_he_comes_with_the_sentences_that_say_who() -> None:
