@@ -170,6 +170,9 @@ def test_a_reply_without_the_format_streams_whole_and_every_answer_keeps_the_who
         (f"Sentences: [{target}]\n{plain}", plain),
         ("Sentences: none", ""),
         ("Sentences: none\nNothing here.", ""),
+        (f"Passage from Wire, no date given: [{target}]\nPassage from Post: [1]", ""),  # a copied heading
+        (f"Passage from Wire, no date given:\n[{target}] {plain}\nSentences: [{target}]\nAnswer: {plain}", plain),
+        (f"Passage from the plan {plain[9:]}", f"Passage from the plan {plain[9:]}"),  # only the same words
     ]:
         fake_llm.replies.append(reply)
         events = list(fake_pipeline.ask_stream(QUESTION))

@@ -101,18 +101,33 @@ def stream_start(reply: str) -> int:
     be told yet: after "Answer:"; at the start of a reply that does not open with the Sentences
     line (the model wrote its answer without the format, and `answer_part` reads it whole); or
     after a Sentences line that cites, when the next line is not the "Answer:" label (the model
-    left the label out, and `answer_part` reads the rest)."""
+    left the label out, and `answer_part` reads the rest). A reply that copies a passage heading
+    (`copies_heading`) shows nothing before an "Answer:" label: the checked answer replaces it."""
     start = answer_start(reply)
     if start >= 0:
         return start
     head = reply.lstrip()
     if not _OPENING.startswith(head[: len(_OPENING)].lower()):
-        return len(reply) - len(head)
+        return -1 if copies_heading(head) is not False else len(reply) - len(head)
     listed, newline, rest = head.partition("\n")
     body = rest.lstrip()
     if not newline or not marker_numbers(listed) or not body or _LABEL.startswith(body[: len(_LABEL)].lower()):
         return -1
     return len(reply) - len(body)
+
+
+def copies_heading(reply: str) -> bool | None:
+    """Whether a reply opens by copying a passage heading ("Passage from Wire, no date given: [2]"),
+    which is nothing to show a reader; None while its first line cannot tell yet. A heading ends
+    in a colon before any sentence number; a sentence that happens to start with the same words
+    ("Passage from the Senate is expected … [2]") reaches a number or the line's end first."""
+    line, newline, _ = reply.partition("\n")
+    opening = f"{HEADING} ".lower()
+    if not line.lower().startswith(opening):
+        return None if not newline and opening.startswith(line.lower()) else False
+    if ":" in line.split("[", 1)[0]:
+        return True
+    return None if not newline and "[" not in line else False
 
 
 def answer_part(draft: str) -> str:
