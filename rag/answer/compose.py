@@ -350,6 +350,7 @@ def naming(name: str, text: str) -> bool:
 
 
 def names_one(sought: set[str], text: str) -> bool:
+    """Whether `text` writes any of the name words `sought` (`naming`)."""
     return any(naming(name, text) for name in sought)
 
 

@@ -368,7 +368,7 @@ def test_a_sentence_about_the_mayor_is_read_with_the_earlier_one_that_names_the_
 
 
 def test_a_name_made_into_an_adjective_is_looked_for_in_its_other_forms() -> None:
-    """ "The Qorvian mayor" is the mayor an earlier sentence names with "Qorvia"."""
+    """The mayor of a claim's "Qorvian mayor" is the one an earlier sentence names with "Qorvia"."""
     opened = "Mayor of Qorvia Ana Ortiz opened the bridge on Monday."
     later = "After the vote, the mayor said the tolls would end in 2032."
     start = len(opened) + 90  # two sentences of the article, not among the passages, lie between them

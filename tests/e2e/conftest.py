@@ -86,9 +86,11 @@ def rag_serve(root: Path, *args: str, env: dict[str, str] | None = None, name: s
                 process.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start `rag serve` on loopback over a temp copy of the seeds; yield its URL; stop it at the end."""
+    """Start `rag serve` on loopback over a temp copy of the seeds; yield its URL; stop it after the
+    module's tests, so that its loaded model does not take memory and CPU from the tests after them
+    (the eval gate times answers)."""
     with rag_serve(tmp_path_factory.mktemp("e2e"), "--host", "127.0.0.1") as url:
         yield url
 
